@@ -1,0 +1,8 @@
+"""cnncourse: learn convolutional neural networks by playing with them, in Jupyter.
+
+The engine lives in small modules, one idea each: ``arithmetic`` (sizes and receptive fields),
+``kernels``, ``conv``, ``pooling``, ``norm``, ``losses``, ``schedules``; data and training in
+``data``, ``models``, ``training``; pictures in ``viz``; widgets in ``explorers``.
+"""
+
+__version__ = "0.1.0"
