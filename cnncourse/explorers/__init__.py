@@ -1,0 +1,45 @@
+"""Interactive explorers: one ipywidgets explorer per concept, all on one protocol.
+
+In a notebook, an explorer shows itself::
+
+    from cnncourse.explorers import KernelExplorer
+    KernelExplorer()
+
+Every explorer exposes ``controls`` (name -> ipywidgets value widget), ``view`` (the widget
+shown), ``update()`` (redraw from the controls; observers call it on every change) and
+``message`` (``""``, or why the current setting cannot be drawn). Setting
+``explorer.controls["stride"].value = 2`` redraws before the assignment returns. See
+:mod:`cnncourse.explorers.base`.
+
+``ALL`` maps each explorer's name to its class; every class opens with no arguments:
+KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
+ConvAsMatmulExplorer, PoolingExplorer, LossExplorer, OneCycleExplorer, TrainingExplorer and
+DrawDigitExplorer.
+"""
+
+from .base import ControlRange, Explorer, control_range
+from .channels import ChannelsExplorer
+from .conv_arithmetic import ConvArithmeticExplorer
+from .conv_matmul import ConvAsMatmulExplorer
+from .draw_digit import DrawDigitExplorer
+from .kernel import KernelExplorer
+from .loss import LossExplorer
+from .one_cycle import OneCycleExplorer
+from .pooling import PoolingExplorer
+from .receptive_field import ReceptiveFieldExplorer
+from .training import TrainingExplorer
+
+ALL: dict[str, type[Explorer]] = {
+    "KernelExplorer": KernelExplorer,
+    "ConvArithmeticExplorer": ConvArithmeticExplorer,
+    "ChannelsExplorer": ChannelsExplorer,
+    "ReceptiveFieldExplorer": ReceptiveFieldExplorer,
+    "ConvAsMatmulExplorer": ConvAsMatmulExplorer,
+    "PoolingExplorer": PoolingExplorer,
+    "LossExplorer": LossExplorer,
+    "OneCycleExplorer": OneCycleExplorer,
+    "TrainingExplorer": TrainingExplorer,
+    "DrawDigitExplorer": DrawDigitExplorer,
+}
+
+__all__ = ["ALL", "ControlRange", "Explorer", "control_range", *ALL]

@@ -1,0 +1,278 @@
+"""ConvArithmeticExplorer: input size, kernel, padding, stride, dilation -> output size.
+
+An animation slides the window over the (padded) input and fills the output one cell at a
+time, so each output's inputs are visible. In transposed mode each input cell instead spreads a
+kernel-sized footprint over the output.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+from PIL import ImageDraw
+
+from cnncourse.arithmetic import (
+    conv_output_formula,
+    conv_output_size,
+    conv_transpose_output_formula,
+    conv_transpose_output_size,
+    effective_kernel_size,
+    same_padding,
+)
+
+from . import _render as r
+from .base import Explorer
+
+CONV, TRANSPOSED = "convolution", "transposed"
+CUSTOM = "custom"
+PRESETS = {
+    "valid": "no padding: the window stays inside the input, the output shrinks by k' - 1",
+    "same": "padding d(k-1)/2 at stride 1: output size = input size (odd kernels only)",
+    "full": "padding d(k-1): every window that touches the input at all",
+    "stride-2 downsample": "kernel 3, padding 1, stride 2: the output is half the input",
+}
+DONE = (205, 225, 245)  # outputs already computed in the animation: pale blue
+WINDOW = (255, 200, 140)  # inputs under the window: light orange
+OFF_EDGE = (235, 110, 110)  # window taps that fall off the padded input: red
+ZOOM = 2  # pictures are shown twice as large as they are drawn
+
+
+class ConvArithmeticExplorer(Explorer):
+    """The output-size formula, filled in and animated."""
+
+    title = "Convolution arithmetic: how big is the output, and which inputs does each one read?"
+
+    def __init__(self) -> None:
+        super().__init__()
+        c = {
+            "mode": widgets.ToggleButtons(options=[CONV, TRANSPOSED], value=CONV),
+            "preset": widgets.Dropdown(options=[CUSTOM, *PRESETS], value=CUSTOM,
+                                       description="preset"),
+            "n": widgets.IntSlider(5, 1, 16, description="input size"),
+            "kernel_size": widgets.IntSlider(3, 1, 7, description="kernel"),
+            "padding": widgets.IntSlider(0, 0, 4, description="padding"),
+            "stride": widgets.IntSlider(1, 1, 4, description="stride"),
+            "dilation": widgets.IntSlider(1, 1, 3, description="dilation"),
+            "output_padding": widgets.IntSlider(0, 0, 3, description="output pad"),
+            "step": widgets.Play(0, 0, 8, interval=600, description="animate"),
+        }
+        self._preset_note = ""
+        c["preset"].observe(self._on_preset, names="value")
+        for name in ("kernel_size", "dilation"):
+            c[name].observe(self._reapply_preset, names="value")
+        for name in ("padding", "stride", "mode", "output_padding"):
+            c[name].observe(self._leave_preset, names="value")
+        self._scrub = widgets.IntSlider(0, 0, 8, description="step")
+        widgets.jslink((c["step"], "value"), (self._scrub, "value"))
+
+        self.picture = r.image_widget()
+        self.formula = widgets.HTML()
+        self.reading = widgets.HTML()
+        self.preset_help = widgets.HTML()
+        controls_box = widgets.VBox([
+            c["mode"], c["preset"], self.preset_help, c["n"], c["kernel_size"], c["padding"],
+            c["stride"], c["dilation"], c["output_padding"],
+            widgets.HBox([c["step"], self._scrub])])
+        body = widgets.VBox([self.formula, self.picture, self.reading])
+        self._assemble(c, controls_box, body)
+
+    # -- presets ----------------------------------------------------------------------------
+
+    def _preset_values(self, name: str) -> dict[str, int]:
+        k, d = self.controls["kernel_size"].value, self.controls["dilation"].value
+        if name == "valid":
+            return {"padding": 0, "stride": 1}
+        if name == "same":
+            return {"padding": same_padding(k, d), "stride": 1}
+        if name == "full":
+            return {"padding": d * (k - 1), "stride": 1}
+        return {"kernel_size": 3, "dilation": 1, "padding": 1, "stride": 2}
+
+    def _apply_preset(self) -> None:
+        name = self.controls["preset"].value
+        self._preset_note = ""
+        if name == CUSTOM:
+            return
+        try:
+            values = self._preset_values(name)
+        except ValueError as err:
+            self._preset_note = f"preset 'same' cannot be met: {err}"
+            return
+        with self._quietly():
+            self.controls["mode"].value = CONV
+            for key, value in values.items():
+                slider = self.controls[key]
+                if value > slider.max:
+                    self._preset_note = (f"preset {name!r} needs {key} {value}, more than this "
+                                         f"slider offers ({slider.max}); it is set to the most")
+                slider.value = min(value, slider.max)
+
+    def _on_preset(self, change: dict) -> None:
+        if self._hold_depth == 0 or change["new"] != CUSTOM:
+            self._apply_preset()
+
+    def _reapply_preset(self, change: dict) -> None:
+        """valid, same and full follow the kernel; the downsample preset fixes it."""
+        if self._hold_depth == 0 and self.controls["preset"].value in ("valid", "same", "full"):
+            self._apply_preset()
+        else:
+            self._leave_preset(change)
+
+    def _leave_preset(self, change: dict) -> None:
+        preset = self.controls["preset"]
+        if self._hold_depth == 0 and preset.value != CUSTOM:
+            with self._quietly():
+                preset.value = CUSTOM
+            self._preset_note = ""
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def settings(self) -> dict:
+        return {name: w.value for name, w in self.controls.items()}
+
+    def render(self) -> str:
+        v = self.settings()
+        preset = v["preset"]
+        self.preset_help.value = f"<small>{PRESETS.get(preset, '')}</small>"
+        if v["mode"] == CONV:
+            note = self._render_conv(v)
+        else:
+            note = self._render_transposed(v)
+        return " ".join(t for t in (self._preset_note, note) if t)
+
+    def _set_steps(self, count: int) -> int:
+        """Let the animation run over ``count`` cells; return the current step."""
+        with self._quietly():
+            for w in (self.controls["step"], self._scrub):
+                w.max = max(count - 1, 0)
+        return self.controls["step"].value
+
+    def _render_conv(self, v: dict) -> str:
+        n, k, p, s, d = v["n"], v["kernel_size"], v["padding"], v["stride"], v["dilation"]
+        k_eff = effective_kernel_size(k, d)
+        formula = conv_output_formula(n, k, s, p, d)
+        self.formula.value = (
+            f"<code>k' = d(k-1) + 1 = {d}*({k}-1) + 1 = {k_eff}</code><br>"
+            f"<code>output = floor((n + 2p - k') / s) + 1 = {formula}</code>")
+        try:
+            o = conv_output_size(n, k, s, p, d)
+        except ValueError as err:
+            self._set_steps(1)
+            r.show(self.picture, _conv_picture(n, k, p, s, d, 0, None), ZOOM)
+            self.reading.value = "the window does not fit inside the padded input"
+            return str(err)
+        self.formula.value += f" &rarr; output <b>{o} x {o}</b>"
+        step = self._set_steps(o * o)
+        i, j = divmod(step, o)
+        rows = [i * s + a * d - p for a in range(k)]
+        cols = [j * s + b * d - p for b in range(k)]
+        r.show(self.picture, _conv_picture(n, k, p, s, d, step, o), ZOOM)
+        self.reading.value = (
+            f"output ({i}, {j}) = sum of kernel x input at rows {_span(rows)}, columns "
+            f"{_span(cols)} (input coordinates; -1 and {n} and beyond are padding zeros)")
+        return ""
+
+    def _render_transposed(self, v: dict) -> str:
+        n, k, p, s, d = v["n"], v["kernel_size"], v["padding"], v["stride"], v["dilation"]
+        op = v["output_padding"]
+        formula = conv_transpose_output_formula(n, k, s, p, op, d)
+        self.formula.value = (
+            f"<code>output = (n - 1)s - 2p + d(k-1) + 1 + output_padding = {formula}</code>")
+        step = self._set_steps(n * n)
+        i, j = divmod(step, n)
+        try:
+            o = conv_transpose_output_size(n, k, s, p, op, d)
+        except ValueError as err:
+            r.show(self.picture, _transposed_picture(n, k, p, s, d, op, step), ZOOM)
+            self.reading.value = "nothing is left of the output after cropping"
+            return str(err)
+        self.formula.value += f" &rarr; output <b>{o} x {o}</b>"
+        r.show(self.picture, _transposed_picture(n, k, p, s, d, op, step), ZOOM)
+        rows = [i * s + a * d - p for a in range(k)]
+        cols = [j * s + b * d - p for b in range(k)]
+        self.reading.value = (
+            f"input ({i}, {j}) times the kernel is added onto output rows {_span(rows)}, "
+            f"columns {_span(cols)} (outside 0..{o - 1}: cropped by padding)")
+        return ""
+
+    def clear(self) -> None:
+        r.show(self.picture, r.blank(240, 120, "cannot draw this setting"))
+
+
+def _span(values: list[int]) -> str:
+    if len(values) == 1:
+        return str(values[0])
+    step = values[1] - values[0]
+    text = f"{values[0]}..{values[-1]}"
+    return text if step == 1 else f"{text} every {step}"
+
+
+def _cell_size(cells: int) -> int:
+    return int(max(3, min(15, 165 // max(cells, 1))))
+
+
+def _grid_picture(colours: np.ndarray, cell: int):
+    return r.image(r.enlarge(colours, cell, r.GRID))
+
+
+def _conv_picture(n: int, k: int, p: int, s: int, d: int, step: int, o: int | None):
+    """Padded input with the current window, and the output filled up to ``step``."""
+    k_eff = effective_kernel_size(k, d)
+    side = n + 2 * p
+    i, j = divmod(step, o) if o else (0, 0)
+    # The canvas grows to show a window that does not fit.
+    canvas = max(side, k_eff)
+    cell = _cell_size(canvas)
+    colours = np.full((canvas, canvas, 3), 255, dtype=np.uint8)
+    colours[side:, :] = r.MUTED
+    colours[:, side:] = r.MUTED
+    if p:
+        colours[:p, :side] = colours[side - p:side, :side] = r.PADDING
+        colours[:side, :p] = colours[:side, side - p:side] = r.PADDING
+    for a in range(k):
+        for b in range(k):
+            y, x = i * s + a * d, j * s + b * d
+            if y < canvas and x < canvas:
+                colours[y, x] = WINDOW if y < side and x < side else OFF_EDGE
+    left = _grid_picture(colours, cell)
+    draw = ImageDraw.Draw(left)
+    draw.rectangle((0, 0, side * cell, side * cell), outline=r.INK, width=1)
+    top_px, left_px = i * s * cell, j * s * cell
+    r.outline(draw, (left_px, top_px, left_px + k_eff * cell, top_px + k_eff * cell), width=2)
+    if o is None:
+        return left
+    out = np.full((o, o, 3), 255, dtype=np.uint8)
+    flat = out.reshape(-1, 3)
+    flat[:step] = DONE
+    flat[step] = r.HIGHLIGHT
+    right = _grid_picture(out, cell)
+    return r.beside([left, right], gap=3 * cell)
+
+
+def _transposed_picture(n: int, k: int, p: int, s: int, d: int, op: int, step: int):
+    """Input with the current cell, and the full output with its footprint; the padding
+    crop shown in violet (output_padding adds rows and columns at the bottom and right)."""
+    k_eff = effective_kernel_size(k, d)
+    full = (n - 1) * s + k_eff + op
+    cell = _cell_size(max(full, n))
+    i, j = divmod(step, n)
+    inp = np.full((n, n, 3), 255, dtype=np.uint8)
+    flat = inp.reshape(-1, 3)
+    flat[:step] = DONE
+    flat[step] = r.HIGHLIGHT
+    left = _grid_picture(inp, cell)
+    out = np.full((full, full, 3), 255, dtype=np.uint8)
+    keep = np.zeros((full, full), dtype=bool)
+    keep[p:max(full - p, p), p:max(full - p, p)] = True
+    out[~keep] = r.PADDING
+    for a in range(k):
+        for b in range(k):
+            out[i * s + a * d, j * s + b * d] = WINDOW
+    right = _grid_picture(out, cell)
+    draw = ImageDraw.Draw(right)
+    top_px, left_px = i * s * cell, j * s * cell
+    r.outline(draw, (left_px, top_px, left_px + k_eff * cell, top_px + k_eff * cell), width=2)
+    return r.beside([left, right], gap=3 * cell)
+
+
+__all__ = ["ConvArithmeticExplorer"]

@@ -1,0 +1,162 @@
+"""KernelExplorer: slide a 3x3 kernel over a digit and see the feature map it makes."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from PIL import ImageDraw
+
+from cnncourse.arithmetic import conv_output_formula, conv_output_size, effective_kernel_size
+from cnncourse.kernels import KERNELS, apply_kernel
+
+from . import _render as r
+from ._sources import Digits, as_digits, builtin_images, digits
+from .base import Explorer
+
+CELL = 4  # picture pixels per image pixel (shown ZOOM times larger)
+ZOOM = 2
+KERNEL_CELL = 44
+CUSTOM = "custom"
+
+
+class KernelExplorer(Explorer):
+    """Pick an image and a kernel (named, or your own nine numbers) and see the output map.
+
+    ``images``: optional digits ``(N, 28, 28)`` to use instead of the default data.
+    """
+
+    title = "Kernels: each output pixel is a weighted sum of the input pixels under the window"
+
+    def __init__(self, images=None) -> None:
+        super().__init__()
+        self.digits: Digits = digits() if images is None else as_digits(images)
+        self.pictures = builtin_images()
+        c = {
+            "image": widgets.Dropdown(options=["digit", *self.pictures], value="digit",
+                                      description="image"),
+            "index": widgets.IntSlider(0, 0, len(self.digits.images) - 1,
+                                       description="digit #"),
+            "kernel": widgets.Dropdown(options=[*KERNELS, CUSTOM], value="top_edge",
+                                       description="kernel"),
+        }
+        self._weights = {}
+        for i in range(3):
+            for j in range(3):
+                self._weights[f"k{i}{j}"] = widgets.BoundedFloatText(
+                    0.0, min=-10, max=10, step=0.5, layout=widgets.Layout(width="64px"))
+        c.update(self._weights)
+        c["padding"] = widgets.IntSlider(0, 0, 4, description="padding")
+        c["stride"] = widgets.IntSlider(1, 1, 4, description="stride")
+        c["dilation"] = widgets.IntSlider(1, 1, 4, description="dilation")
+
+        self._fill_weights(KERNELS["top_edge"])
+        c["kernel"].observe(self._on_kernel, names="value")
+        for box in self._weights.values():
+            box.observe(self._on_weight, names="value")
+
+        self.input_image, self.kernel_image, self.output_image = (
+            r.image_widget(), r.image_widget(), r.image_widget())
+        self.caption = widgets.HTML()
+        self.formula = widgets.HTML()
+        grid = widgets.GridBox(list(self._weights.values()), layout=widgets.Layout(
+            grid_template_columns="repeat(3, 68px)"))
+        controls_box = widgets.VBox([
+            c["image"], c["index"], c["kernel"],
+            widgets.HTML("edit the kernel (its numbers become <i>custom</i>):"), grid,
+            c["padding"], c["stride"], c["dilation"]])
+        pictures = widgets.HBox([
+            r.captioned("input (padding in violet, first window in orange)", self.input_image),
+            r.captioned("kernel", self.kernel_image),
+            r.captioned("output map (red positive, blue negative)", self.output_image)])
+        body = widgets.VBox([self.caption, pictures, self.formula])
+        self._assemble(c, controls_box, body)
+
+    # -- keeping the named kernel and the nine boxes in step --------------------------------
+
+    def _fill_weights(self, kernel: torch.Tensor) -> None:
+        with self._quietly():
+            for (i, j), v in np.ndenumerate(kernel.numpy()):
+                self._weights[f"k{i}{j}"].value = round(float(v), 4)
+
+    def _on_kernel(self, change: dict) -> None:
+        if change["new"] in KERNELS:
+            self._fill_weights(KERNELS[change["new"]])
+
+    def _on_weight(self, change: dict) -> None:
+        if self._hold_depth == 0 and self.controls["kernel"].value != CUSTOM:
+            with self._quietly():
+                self.controls["kernel"].value = CUSTOM
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def kernel(self) -> torch.Tensor:
+        """The 3x3 kernel the boxes hold now."""
+        return torch.tensor([[self._weights[f"k{i}{j}"].value for j in range(3)]
+                             for i in range(3)], dtype=torch.float32)
+
+    def image(self) -> torch.Tensor:
+        choice = self.controls["image"].value
+        if choice == "digit":
+            return self.digits.images[self.controls["index"].value]
+        return self.pictures[choice]
+
+    def render(self) -> str:
+        v = {name: w.value for name, w in self.controls.items()}
+        p, s, d = v["padding"], v["stride"], v["dilation"]
+        x, kernel = self.image(), self.kernel()
+        n = x.shape[-1]
+        out_size = conv_output_size(n, 3, s, p, d)
+        out = apply_kernel(x, kernel, stride=s, padding=p, dilation=d)
+
+        r.show(self.input_image, _input_picture(x, p, d), ZOOM)
+        r.show(self.kernel_image, _kernel_picture(kernel))
+        r.show(self.output_image, _output_picture(out), ZOOM)
+        if v["image"] == "digit":
+            label = int(self.digits.labels[v["index"]])
+            what = f"digit #{v['index']}" + (f" (a {label})" if label >= 0 else "")
+            what += f" from {html.escape(self.digits.source)}"
+        else:
+            what = f"built-in image <b>{v['image']}</b>"
+        self.caption.value = (
+            f"{what}; kernel <b>{v['kernel']}</b>; output values from "
+            f"{float(out.min()):.2f} to {float(out.max()):.2f}")
+        k_eff = effective_kernel_size(3, d)
+        self.formula.value = (
+            f"<code>effective kernel = {d}*(3 - 1) + 1 = {k_eff}</code><br>"
+            f"<code>output = floor((n + 2*padding - k') / stride) + 1 = "
+            f"{conv_output_formula(n, 3, s, p, d)}</code>"
+            f" &rarr; <b>{out_size} x {out_size}</b>")
+        return ""
+
+    def clear(self) -> None:
+        r.show(self.output_image, r.blank(224, 224, "no output"))
+        self.formula.value = ""
+
+
+def _input_picture(x: torch.Tensor, padding: int, dilation: int):
+    picture = r.image(r.enlarge(r.pad_ring(r.grey(x, 0.0, 1.0), padding), CELL))
+    draw = ImageDraw.Draw(picture)
+    for a in range(3):
+        for b in range(3):
+            top, left = a * dilation * CELL, b * dilation * CELL
+            r.outline(draw, (left, top, left + CELL - 1, top + CELL - 1), width=1)
+    return picture
+
+
+def _kernel_picture(kernel: torch.Tensor):
+    values = r.as_array(kernel)
+    picture = r.enlarge(r.diverging(values), KERNEL_CELL, r.GRID)
+    r.write_cells(picture, values, KERNEL_CELL, size=13)
+    return picture
+
+
+def _output_picture(out: torch.Tensor):
+    picture = r.image(r.enlarge(r.diverging(out), CELL))
+    r.outline(ImageDraw.Draw(picture), (0, 0, CELL - 1, CELL - 1), width=1)
+    return picture
+
+
+__all__ = ["KernelExplorer"]

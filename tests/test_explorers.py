@@ -1,0 +1,421 @@
+"""The explorers: they open with no arguments, every control changes the view, no setting
+crashes them, and the numbers they show are the engine's."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+
+import ipywidgets as widgets
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from torch import nn
+
+from cnncourse.arithmetic import (
+    conv_output_size,
+    conv_transpose_output_size,
+    count_parameters,
+    pool_output_size,
+    receptive_field,
+)
+from cnncourse.conv import conv_matrix
+from cnncourse.explorers import ALL, Explorer, control_range
+from cnncourse.explorers import channels as channels_explorer
+from cnncourse.explorers import kernel as kernel_explorer
+from cnncourse.explorers import pooling as pooling_explorer
+from cnncourse.explorers.receptive_field import STACKS, parse_layers
+from cnncourse.schedules import one_cycle
+
+from .explorer_tools import control_values, other_value, snapshot
+
+# Explorers that only call the engine (the training ones have their own test file).
+ENGINE_ONLY = ["KernelExplorer", "ConvArithmeticExplorer", "ChannelsExplorer",
+               "ReceptiveFieldExplorer", "ConvAsMatmulExplorer", "PoolingExplorer",
+               "LossExplorer", "OneCycleExplorer"]
+
+# Settings a control needs before it matters, and values to use instead of "the next one".
+PREREQUISITES = {
+    ("ConvArithmeticExplorer", "output_padding"): {"mode": "transposed", "stride": 2},
+    ("ChannelsExplorer", "seed"): {"weights": "random"},
+    ("LossExplorer", "delta"): {"loss": "Huber"},
+}
+ALTERNATIVES = {
+    ("ConvArithmeticExplorer", "preset"): "same",
+    ("OneCycleExplorer", "base_momentum"): 0.8,
+    ("OneCycleExplorer", "max_momentum"): 0.9,
+}
+
+
+def test_all_lists_every_explorer():
+    assert set(ENGINE_ONLY) <= set(ALL)
+    assert all(issubclass(cls, Explorer) for cls in ALL.values())
+
+
+@pytest.mark.parametrize("name", ENGINE_ONLY)
+def test_constructs_with_no_arguments_and_displays_itself(name):
+    explorer = ALL[name]()
+    assert explorer.message == ""
+    assert isinstance(explorer.view, widgets.Box)
+    assert explorer.controls and all(isinstance(w, widgets.ValueWidget)
+                                     for w in explorer.controls.values())
+    for widget in explorer.controls.values():
+        control_range(widget)  # every control has a known range
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.view.model_id
+
+
+CONTROL_CASES = [(name, control) for name in ENGINE_ONLY for control in ALL[name]().controls]
+
+
+@pytest.mark.parametrize(("name", "control"), CONTROL_CASES)
+def test_each_control_changes_what_the_view_shows(name, control):
+    explorer = ALL[name]()
+    with explorer.hold():
+        for other, value in PREREQUISITES.get((name, control), {}).items():
+            explorer.controls[other].value = value
+    assert explorer.message == ""
+    before = snapshot(explorer, with_message=False)
+    new = ALTERNATIVES.get((name, control), other_value(explorer, control))
+    explorer.controls[control].value = new
+    assert explorer.message == "", explorer.message
+    assert snapshot(explorer, with_message=False) != before, f"{control} -> {new!r}"
+
+
+# ------------------------------------------------------------------------------------ fuzzing
+
+_instances: dict[str, tuple[Explorer, dict]] = {}
+
+
+def _fresh(name: str) -> Explorer:
+    """One explorer per class, put back to its opening settings before each example."""
+    if name not in _instances:
+        explorer = ALL[name]()
+        _instances[name] = (explorer, {k: w.value for k, w in explorer.controls.items()})
+    explorer, defaults = _instances[name]
+    with explorer.hold():
+        for control, value in defaults.items():
+            explorer.controls[control].value = value
+    return explorer
+
+
+def _values(explorer: Explorer) -> dict:
+    return {name: w.value for name, w in explorer.controls.items()}
+
+
+def _engine_error(call) -> str:
+    try:
+        call()
+    except ValueError as err:
+        return str(err)
+    return ""
+
+
+def expected_message(name: str, explorer: Explorer) -> str | None:
+    """What the engine says about the current setting ("" = valid), or None to skip."""
+    v = _values(explorer)
+    if name == "ConvArithmeticExplorer":
+        if v["mode"] == "convolution":
+            return _engine_error(lambda: conv_output_size(
+                v["n"], v["kernel_size"], v["stride"], v["padding"], v["dilation"]))
+        return _engine_error(lambda: conv_transpose_output_size(
+            v["n"], v["kernel_size"], v["stride"], v["padding"], v["output_padding"],
+            v["dilation"]))
+    if name == "ConvAsMatmulExplorer":
+        return _engine_error(lambda: conv_output_size(
+            (v["n"], v["n"]), (v["kernel_size"],) * 2, v["stride"], v["padding"]))
+    if name == "PoolingExplorer":
+        return _engine_error(lambda: pool_output_size(
+            28, v["kernel_size"], v["stride"], v["padding"]))
+    if name == "ReceptiveFieldExplorer":
+        if v["stack"] in STACKS:
+            layers = STACKS[v["stack"]]
+        elif v["stack"] in explorer.models:
+            layers = explorer.models[v["stack"]]
+        else:
+            try:
+                layers = parse_layers(v["layers"])
+            except ValueError as err:
+                return str(err)
+        return _engine_error(lambda: receptive_field(layers, input_size=28))
+    if name == "ChannelsExplorer":
+        edges = v["kernel_size"] == 1 and v["weights"] != "colour detectors" and (
+            v["weights"] != "random")
+        return "1x1" if edges else ""
+    if name == "OneCycleExplorer":
+        odd = (v["three_phase"] and v["pct_start"] > 0.5) or (
+            v["base_momentum"] > v["max_momentum"])
+        return "odd" if odd else ""
+    return ""  # KernelExplorer, LossExplorer: every setting is valid
+
+
+@pytest.mark.parametrize("name", ENGINE_ONLY)
+@settings(max_examples=150)
+@given(data=st.data())
+def test_no_setting_crashes_and_invalid_ones_explain_themselves(name, data):
+    explorer = _fresh(name)
+    names = sorted(explorer.controls)
+    for _ in range(data.draw(st.integers(1, 4), label="changes")):
+        control = data.draw(st.sampled_from(names), label="control")
+        value = data.draw(control_values(explorer, control), label=control)
+        explorer.controls[control].value = value  # must not raise
+        assert isinstance(explorer.message, str)
+    expected = expected_message(name, explorer)
+    if expected:
+        assert explorer.message, f"{_values(explorer)} should be explained"
+        if name in ("ConvArithmeticExplorer", "ConvAsMatmulExplorer", "PoolingExplorer",
+                    "ReceptiveFieldExplorer"):
+            assert expected in explorer.message
+    elif name != "ConvArithmeticExplorer":
+        assert explorer.message == "", f"{_values(explorer)}: {explorer.message}"
+    else:  # a preset that cannot be met is explained even when the setting is valid
+        assert explorer.message == "" or explorer.message.startswith("preset")
+
+
+@pytest.mark.parametrize("name", ENGINE_ONLY)
+def test_an_unexpected_error_becomes_a_message(name, monkeypatch):
+    explorer = ALL[name]()
+
+    def broken():
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(explorer, "render", broken)
+    control = next(iter(explorer.controls))
+    explorer.controls[control].value = other_value(explorer, control)
+    assert "boom" in explorer.message and "unexpected" in explorer.message
+    assert "boom" in explorer._message_html.value
+
+
+def test_hold_redraws_once():
+    explorer = ALL["ConvArithmeticExplorer"]()
+    calls = []
+    original = explorer.render
+    explorer.render = lambda: calls.append(1) or original()
+    with explorer.hold():
+        explorer.controls["n"].value = 9
+        explorer.controls["kernel_size"].value = 5
+    assert calls == [1]
+
+
+# ------------------------------------------------------------- the numbers are the engine's
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(data)).size
+
+
+def _text(html_text: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+@settings(max_examples=60)
+@given(n=st.integers(1, 16), k=st.integers(1, 7), p=st.integers(0, 4), s=st.integers(1, 4),
+       d=st.integers(1, 3), op=st.integers(0, 3), transposed=st.booleans())
+def test_conv_arithmetic_shows_the_engine_output_size(n, k, p, s, d, op, transposed):
+    explorer = _fresh("ConvArithmeticExplorer")
+    with explorer.hold():
+        for name, value in dict(n=n, kernel_size=k, padding=p, stride=s, dilation=d,
+                                output_padding=op).items():
+            explorer.controls[name].value = value
+        explorer.controls["mode"].value = "transposed" if transposed else "convolution"
+    try:
+        if transposed:
+            expected = conv_transpose_output_size(n, k, s, p, op, d)
+            layer = nn.ConvTranspose2d(1, 1, k, s, p, op, dilation=d)
+        else:
+            expected = conv_output_size(n, k, s, p, d)
+            layer = nn.Conv2d(1, 1, k, s, p, d)
+    except ValueError as err:
+        assert explorer.message == str(err)
+        return
+    assert f"output {expected} x {expected}" in _text(explorer.formula.value)
+    assert layer(torch.zeros(1, 1, n, n)).shape[-1] == expected  # and torch agrees
+    steps = explorer.controls["step"]
+    assert steps.max == (n * n if transposed else expected * expected) - 1
+
+
+def test_conv_arithmetic_presets():
+    explorer = ALL["ConvArithmeticExplorer"]()
+    c = explorer.controls
+    c["kernel_size"].value, c["dilation"].value = 5, 2
+    c["preset"].value = "same"
+    assert (c["padding"].value, c["stride"].value) == (4, 1)
+    assert f"output {c['n'].value} x {c['n'].value}" in _text(explorer.formula.value)
+    c["kernel_size"].value = 3  # "same" follows the kernel
+    assert c["padding"].value == 2 and c["preset"].value == "same"
+    c["stride"].value = 2  # a manual change leaves the preset
+    assert c["preset"].value == "custom"
+    c["preset"].value = "stride-2 downsample"
+    c["n"].value = 16
+    assert "output 8 x 8" in _text(explorer.formula.value)
+    c["kernel_size"].value = 4
+    c["preset"].value = "same"
+    assert "even" in explorer.message  # explained, not hidden
+
+
+@settings(max_examples=40)
+@given(stack=st.sampled_from(sorted(STACKS)), layer=st.integers(1, 6), row=st.integers(0, 27),
+       col=st.integers(0, 27))
+def test_receptive_field_table_is_the_engines(stack, layer, row, col):
+    explorer = _fresh("ReceptiveFieldExplorer")
+    c = explorer.controls
+    c["stack"].value = stack
+    c["layer"].value, c["row"].value, c["col"].value = layer, row, col
+    records = receptive_field(STACKS[stack], input_size=28)
+    cells = re.findall(r"<tr[^>]*>(.*?)</tr>", explorer.table.value)[2:]
+    assert len(cells) == len(records)
+    for row_html, rec in zip(cells, records, strict=True):
+        values = re.findall(r"<td>(.*?)</td>", row_html)
+        size, jump, rf, start = values[6:10]
+        assert (int(size), int(jump), int(rf), float(start)) == (
+            rec.out_size, rec.jump, rec.rf, rec.start)
+    rec = records[c["layer"].value - 1]
+    assert c["layer"].max == len(records) and c["row"].max == rec.out_size - 1
+    centre = rec.start + c["row"].value * rec.jump
+    shown = re.search(r"rows (-?[\d.]+)\.\.(-?[\d.]+)", _text(explorer.caption.value))
+    assert (float(shown[1]), float(shown[2])) == (centre - (rec.rf - 1) / 2,
+                                                  centre + (rec.rf - 1) / 2)
+
+
+def test_receptive_field_of_the_lesson_cnn_and_of_a_passed_model():
+    from cnncourse.models import simple_cnn
+
+    explorer = ALL["ReceptiveFieldExplorer"]()
+    assert explorer.controls["stack"].value == "lesson CNN"
+    expected = receptive_field(simple_cnn(), input_size=28)
+    assert [(r.rf, r.jump, r.out_size) for r in explorer.records] == [
+        (r.rf, r.jump, r.out_size) for r in expected]
+    model = nn.Sequential(nn.Conv2d(1, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, dilation=2))
+    explorer = ALL["ReceptiveFieldExplorer"](model=model)
+    assert [r.rf for r in explorer.records] == [5, 6, 14]
+    explorer.controls["layers"].value = "3 1 1\n3 2 1 2"
+    assert explorer.controls["stack"].value.startswith("custom")
+    assert [r.rf for r in explorer.records] == [3, 7]
+    explorer.controls["layers"].value = "3 1"
+    assert "line 1" in explorer.message and explorer.table.value == ""
+    explorer = ALL["ReceptiveFieldExplorer"](model=[(3, 2, 1), (3, 2, 1, 2)])
+    assert explorer.controls["stack"].value == "your model"
+    assert [r.rf for r in explorer.records] == [3, 11]
+    unreadable = nn.Sequential(nn.Conv2d(1, 1, 3, padding="same"))
+    explorer = ALL["ReceptiveFieldExplorer"](model=unreadable)  # explained, not raised
+    assert "padding" in explorer.message
+
+
+@settings(max_examples=40)
+@given(n=st.integers(3, 6), k=st.integers(1, 4), p=st.integers(0, 2), s=st.integers(1, 3),
+       seed=st.integers(0, 20), numbered=st.booleans())
+def test_conv_as_matmul_matrix_and_check_are_the_engines(n, k, p, s, seed, numbered):
+    explorer = _fresh("ConvAsMatmulExplorer")
+    c = explorer.controls
+    with explorer.hold():
+        c["n"].value, c["kernel_size"].value, c["padding"].value = n, k, p
+        c["stride"].value, c["seed"].value = s, seed
+        c["weights"].value = c["weights"].options[0 if numbered else 1]
+    weight, x = explorer.tensors()
+    try:
+        expected = conv_matrix(weight, (n, n), stride=s, padding=p)
+    except ValueError as err:
+        assert explorer.message == str(err) and explorer.result is None
+        return
+    assert torch.equal(explorer.result.matrix, expected.matrix)
+    assert torch.equal(explorer.result.weight_index, expected.weight_index)
+    direct = F.conv2d(x[None], weight, stride=s, padding=p).flatten()
+    assert explorer.difference == pytest.approx(
+        float((expected.matrix @ x.flatten() - direct).abs().max()), abs=1e-6)
+    assert "equal" in explorer.check.value
+    rows, cols = expected.matrix.shape
+    assert f"{rows} x {cols}" in _text(explorer.summary.value)
+
+
+@settings(max_examples=40)
+@given(k=st.integers(1, 6), s=st.integers(1, 6), p=st.integers(0, 3),
+       mode=st.sampled_from(["max", "avg", "min"]), maps=st.booleans())
+def test_pooling_shows_the_engine_sizes_and_head_parameters(k, s, p, mode, maps):
+    explorer = _fresh("PoolingExplorer")
+    c = explorer.controls
+    with explorer.hold():
+        c["kernel_size"].value, c["stride"].value, c["padding"].value = k, s, p
+        c["mode"].value = mode
+        c["source"].value = c["source"].options[1 if maps else 0]
+    channels = 4 if maps else 1
+    try:
+        o = pool_output_size(28, k, s, p)
+    except ValueError as err:
+        assert explorer.message == str(err)
+        return
+    text = _text(explorer.formula.value) + _text(explorer.heads.value)
+    assert f"= {o}" in text and f"({channels}, {o}, {o})" in text
+    flat = count_parameters(nn.Linear(channels * o * o, 10))
+    gap = count_parameters(nn.Linear(channels, 10))
+    assert f"{flat:,} parameters" in text and f"{gap:,} parameters" in text
+    width, height = _png_size(explorer.output_image.value)
+    assert height == o * pooling_explorer.CELL * s  # each output drawn over its stride
+    assert int(explorer.output_image.width) == width * pooling_explorer.ZOOM
+
+
+def test_kernel_explorer_output_map_has_the_engine_size():
+    explorer = ALL["KernelExplorer"]()
+    c = explorer.controls
+    c["padding"].value, c["stride"].value, c["dilation"].value = 1, 2, 3
+    o = conv_output_size(28, 3, 2, 1, 3)
+    assert f"{o} x {o}" in _text(explorer.formula.value)
+    assert _png_size(explorer.output_image.value) == (o * kernel_explorer.CELL,) * 2
+    c["kernel"].value = "sobel_x"
+    assert [c[f"k{i}{j}"].value for i in range(3) for j in range(3)] == [
+        -1, 0, 1, -2, 0, 2, -1, 0, 1]
+    c["k11"].value = 4.0
+    assert c["kernel"].value == "custom" and explorer.kernel()[1, 1] == 4.0
+
+
+def test_loss_explorer_shows_the_loss_and_slope_of_torch():
+    explorer = ALL["LossExplorer"]()
+    c = explorer.controls
+    torch_losses = {
+        "MSE": lambda e: F.mse_loss(e, torch.zeros_like(e)),
+        "MAE": lambda e: F.l1_loss(e, torch.zeros_like(e)),
+        "Huber": lambda e: F.huber_loss(e, torch.zeros_like(e), delta=0.5),
+        "hinge": lambda m: F.multi_margin_loss(torch.stack([m, torch.zeros_like(m)], 1),
+                                               torch.zeros(1, dtype=torch.long)),
+        "cross-entropy": lambda m: F.cross_entropy(torch.stack([m, torch.zeros_like(m)], 1),
+                                                   torch.zeros(1, dtype=torch.long)),
+    }
+    c["delta"].value = 0.5
+    for name, fn in torch_losses.items():
+        for point in (-2.0, 0.3, 1.5):
+            c["loss"].value, c["point"].value = name, point
+            e = torch.tensor([point], dtype=torch.float64, requires_grad=True)
+            loss = fn(e)
+            loss.backward()
+            text = _text(explorer.readout.value)
+            assert f"loss {loss.item():.4f}" in text
+            assert f"= {e.grad.item():+.4f}" in text
+            assert explorer.dot.y[0] == pytest.approx(loss.item())
+
+
+def test_one_cycle_curves_are_the_engines():
+    explorer = ALL["OneCycleExplorer"]()
+    c = explorer.controls
+    c["three_phase"].value, c["anneal_strategy"].value = True, "linear"
+    c["total_steps"].value, c["pct_start"].value = 300, 0.25
+    lrs, moms = one_cycle(300, c["max_lr"].value, 0.25, c["div_factor"].value,
+                          c["final_div_factor"].value, c["base_momentum"].value,
+                          c["max_momentum"].value, "linear", True)
+    assert explorer.lrs == lrs and explorer.moms == moms
+    figure = explorer.lr_box.children[0]
+    assert list(figure.marks[0].y) == pytest.approx(lrs)
+    assert list(figure.marks[1].x[:, 0]) == pytest.approx([0.25 * 300 - 1, 2 * 0.25 * 300 - 2])
+
+
+def test_channels_explorer_spells_out_the_weight_shape():
+    explorer = ALL["ChannelsExplorer"]()
+    c = explorer.controls
+    c["out_channels"].value, c["kernel_size"].value, c["padding"].value = 4, 5, 0
+    text = _text(explorer.shape_text.value)
+    assert "[out, in, kh, kw] = [4, 3, 5, 5]" in text and "[4, 28, 28]" in text
+    width, _ = _png_size(explorer.output_image.value)
+    assert width == 4 * 28 * channels_explorer.CELL + 3 * 6  # one map per output channel
+    assert explorer.weight().shape == (4, 3, 5, 5)
