@@ -1,0 +1,401 @@
+"""The ``cnncourse`` command: lessons in JupyterLab, dashboards with Voila, data, exercises.
+
+    cnncourse lab [--dir DIR]              open the lessons in JupyterLab
+    cnncourse dashboard NAME [--port P]    serve one explorer as a code-free Voila page
+    cnncourse dashboard --list             list the dashboards
+    cnncourse data download|info [--root DIR]
+    cnncourse exercises ...                instructor commands (nbgrader)
+
+A mistake on the command line gets one line that says what would work, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import errno
+import os
+import socket
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import course_files
+
+DEFAULT_PORT = 8866  # Voila's usual port
+DEFAULT_LAB_DIR = "cnncourse-lessons"
+HOST = "127.0.0.1"
+
+
+class CommandError(Exception):
+    """A problem the user can fix: printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block) that points at ``--help``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _course() -> course_files.Course:
+    course = course_files.find_course()
+    if course is None:
+        raise CommandError(
+            "the lesson notebooks are missing from this installation; reinstall cnncourse "
+            "or run the command from a clone of its repository")
+    return course
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {port}")
+    return port
+
+
+def port_problem(port: int, host: str = HOST) -> str:
+    """Why a server could not listen on ``host:port`` right now ("" if it could)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except PermissionError:
+            return "needs administrator rights"
+        except OSError:
+            return "is in use"
+    return ""
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """Whether a server could listen on ``host:port`` right now."""
+    return not port_problem(port, host)
+
+
+def free_port(start: int = DEFAULT_PORT, host: str = HOST, tries: int = 100) -> int:
+    """The first free port from ``start`` on."""
+    for port in range(start, min(start + tries, 65536)):
+        if port_is_free(port, host):
+            return port
+    raise CommandError(f"no free port between {start} and {start + tries - 1}; "
+                       "choose one with --port")
+
+
+def _existing_folder(text: str, option: str) -> Path:
+    folder = Path(text).expanduser()
+    if not folder.exists():
+        raise CommandError(f"folder {folder} does not exist; create it first or give an "
+                           f"existing folder with {option}")
+    if not folder.is_dir():
+        raise CommandError(f"{folder} is a file, not a folder; give a folder with {option}")
+    return folder
+
+
+# ----------------------------------------------------------------------------- lab
+
+
+def _launch_lab(folder: Path, open_browser: bool, extra: Sequence[str] = ()) -> int:
+    from jupyterlab.labapp import LabApp
+
+    argv = [f"--ServerApp.root_dir={folder}", *extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
+        argv.append("--allow-root")  # containers and Binder-like images often run as root
+    if not open_browser:
+        argv.append("--no-browser")
+    LabApp.launch_instance(argv=argv)
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    if args.jupyter_args and not args.jupyter_args[0].startswith("-"):
+        raise CommandError(f"unexpected argument {args.jupyter_args[0]!r}; options for "
+                           "JupyterLab itself go after --, e.g. cnncourse lab -- --port 9999")
+    course = _course()
+    if args.dir is None and course.from_clone:
+        folder = course.lessons
+    else:
+        folder = Path(args.dir if args.dir is not None else DEFAULT_LAB_DIR).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise CommandError(f"{folder} is a file, not a folder; choose a folder with --dir")
+        if not folder.exists() and not folder.parent.is_dir():
+            raise CommandError(f"folder {folder.parent} does not exist; create it first or "
+                               "choose another place with --dir")
+        report = course_files.copy_course(course, folder)
+        kept = f" (kept {len(report.kept)} you already had)" if report.kept else ""
+        print(f"copied {len(report.copied)} notebooks into {folder}{kept}")
+    return _launch_lab(folder, open_browser=not args.no_browser, extra=args.jupyter_args)
+
+
+# ----------------------------------------------------------------------------- dashboards
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "").removesuffix("explorer")
+
+
+def resolve_dashboard(name: str, dashboards: dict[str, Path]) -> str | None:
+    """The dashboard ``name`` means: its file name (``conv_arithmetic``, ``conv-arithmetic``)
+    or its explorer class (``ConvArithmeticExplorer``), in any case; ``None`` if none."""
+    wanted = _normalise(name)
+    for stem, path in dashboards.items():
+        explorer = course_files.dashboard_info(path)["explorer"]
+        if wanted in (_normalise(stem), _normalise(explorer)):
+            return stem
+    return None
+
+
+def _dashboard_names(dashboards: dict[str, Path]) -> str:
+    return ", ".join([*dashboards, course_files.INDEX])
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    course = _course()
+    dashboards = course_files.dashboard_notebooks(course)
+    if args.list:
+        width = max(len(n) for n in [*dashboards, course_files.INDEX])
+        for stem, path in dashboards.items():
+            info = course_files.dashboard_info(path)
+            print(f"{stem:<{width}}  {info['explorer']}: {info['title']}")
+        print(f"{course_files.INDEX:<{width}}  all of them, served together with a page "
+              "that links them")
+        return 0
+    if args.name is None:
+        raise CommandError(f"name a dashboard: one of {_dashboard_names(dashboards)} "
+                           "(or use --list)")
+    if _normalise(args.name) in (course_files.INDEX, "all"):
+        stem, target = course_files.INDEX, course.dashboards
+    else:
+        stem = resolve_dashboard(args.name, dashboards)
+        if stem is None:
+            close = difflib.get_close_matches(args.name.lower(), dashboards, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise CommandError(f"unknown dashboard {args.name!r}; {hint}choose one of "
+                               f"{_dashboard_names(dashboards)}")
+        target = dashboards[stem]
+    if args.port is None:
+        port = free_port()
+    elif not (problem := port_problem(args.port)):
+        port = args.port
+    else:
+        raise CommandError(f"port {args.port} {problem} on {HOST}; choose another, e.g. "
+                           f"--port {free_port(max(args.port + 1, 1024))}, or leave out --port")
+    where = f"http://{HOST}:{port}/"
+    if stem == course_files.INDEX:
+        print(f"serving all dashboards; the index page is {where}voila/render/index.ipynb")
+    else:
+        print(f"serving dashboard {stem!r} at {where} (stop with Ctrl-C)")
+    sys.stdout.flush()
+    return _launch_voila(target, port, open_browser=not args.no_browser)
+
+
+def _launch_voila(target: Path, port: int, open_browser: bool) -> int:
+    from voila.app import Voila
+
+    argv = [str(target), f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0"]
+    if not open_browser:
+        argv.append("--no-browser")
+    try:
+        Voila.launch_instance(argv=argv)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise CommandError(f"port {port} was taken just now; try again, or choose "
+                               "another with --port") from None
+        raise
+    return 0
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _data_root(root: str | None) -> tuple[Path, str]:
+    """The data folder and why it is the one used."""
+    from .data import ENV_VAR, default_root
+
+    if root is not None:
+        return Path(root).expanduser(), "given with --root"
+    if os.environ.get(ENV_VAR):
+        return default_root(), f"from the environment variable {ENV_VAR}"
+    return default_root(), f"the per-user cache ({ENV_VAR} is not set)"
+
+
+def _load_quietly(folder: Path, download: bool):
+    from .data import load_mnist
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return load_mnist(folder, download=download)
+        except ValueError as err:
+            raise CommandError(str(err)) from None
+
+
+def _is_fallback(data) -> bool:
+    return not data.source.startswith("MNIST")
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    folder, why = _data_root(args.root)
+    if args.root is not None:
+        _existing_folder(args.root, "--root")
+    print(f"data folder: {folder} ({why})")
+    if not folder.is_dir():
+        print("  that folder does not exist yet")
+    data = _load_quietly(folder, download=False)
+    if _is_fallback(data):
+        what = data.source.split(";")[0]
+        print(f"no MNIST there: the lessons would use the offline fallback, {what}")
+        print("  to use MNIST: cnncourse data download"
+              + (f" --root {args.root}" if args.root else ""))
+    else:
+        print(f"lessons use {data.source}")
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    folder, why = _data_root(args.root)
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"{folder} is a file, not a folder; give a folder with --root")
+    if not folder.exists() and not folder.parent.is_dir():
+        raise CommandError(f"folder {folder.parent} does not exist; create it first or give "
+                           "another folder with --root")
+    print(f"data folder: {folder} ({why})")
+    data = _load_quietly(folder, download=True)
+    if _is_fallback(data):
+        print(f"cnncourse data: error: could not download MNIST into {folder}; check the "
+              "network, or copy MNIST's IDX files (t10k-images-idx3-ubyte.gz, ...) there",
+              file=sys.stderr)
+        return 1
+    print(f"ready: {data.source}")
+    env = f"{args.root}" if args.root is not None else None
+    if env is not None:
+        print(f"  point the lessons at it with: export CNNCOURSE_DATA={Path(env).resolve()}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- exercises
+
+
+def _add_exercises(subparsers) -> None:
+    try:
+        from .instructor import add_exercises_parser
+    except ImportError as err:
+        if getattr(err, "name", None) == f"{__package__}.instructor":
+            reason = "this version of cnncourse has no instructor module"
+        else:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        parser = subparsers.add_parser(
+            "exercises", help="instructor commands for the graded exercises (unavailable)",
+            description="Instructor commands for the nbgrader exercises.")
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+        def unavailable(args: argparse.Namespace) -> int:
+            raise CommandError(f"the exercises commands cannot load ({reason}); install "
+                               "cnncourse with its dependencies (pip install cnncourse)")
+
+        parser.set_defaults(func=unavailable)
+        return
+    add_exercises_parser(subparsers)
+
+
+# ----------------------------------------------------------------------------- the parser
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="cnncourse",
+        description="Learn convolutional neural networks in Jupyter: lessons, dashboards, "
+                    "data and graded exercises.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    lab = sub.add_parser(
+        "lab", help="open the lessons in JupyterLab",
+        description="Open the lessons in JupyterLab. From a clone of the repository the "
+                    "lessons/ folder is opened as it is; after a pip install the lessons are "
+                    f"first copied into DIR (default ./{DEFAULT_LAB_DIR}). Notebooks already "
+                    "in DIR are never overwritten.")
+    lab.add_argument("--dir", metavar="DIR",
+                     help="copy the lessons into DIR (created if needed) and open them there")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    lab.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_OPTION",
+                     help="options passed on to JupyterLab, after --, e.g. -- --port 9999")
+    lab.set_defaults(func=cmd_lab)
+
+    dash = sub.add_parser(
+        "dashboard", help="serve an explorer as a code-free Voila dashboard",
+        description="Serve one explorer as a dashboard with Voila on 127.0.0.1 (no code "
+                    "shown). NAME is a dashboard from --list, or 'index' for all of them.")
+    dash.add_argument("name", nargs="?", metavar="NAME", help="which dashboard (see --list)")
+    dash.add_argument("--list", action="store_true", help="list the dashboards and exit")
+    dash.add_argument("--port", type=_port, metavar="P",
+                      help=f"port to serve on (default: the first free one from {DEFAULT_PORT})")
+    dash.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    dash.set_defaults(func=cmd_dashboard)
+
+    data = sub.add_parser(
+        "data", help="download MNIST or show where the data comes from",
+        description="MNIST for the lessons. The data folder is --root, else the environment "
+                    "variable CNNCOURSE_DATA, else a per-user cache folder. Without MNIST the "
+                    "lessons fall back to scikit-learn's small digits.")
+    data_sub = data.add_subparsers(dest="action", metavar="ACTION")
+    download = data_sub.add_parser(
+        "download", help="fetch MNIST ahead of an offline class",
+        description="Download MNIST into the data folder, so that lessons run offline later.")
+    info = data_sub.add_parser(
+        "info", help="say where the lessons' data comes from now",
+        description="Show the data folder, why it is the one used, and what the lessons "
+                    "would load from it (nothing is downloaded).")
+    for p in (download, info):
+        p.add_argument("--root", metavar="DIR", help="the data folder to use")
+    download.set_defaults(func=cmd_data_download)
+    info.set_defaults(func=cmd_data_info)
+    data.set_defaults(func=_needs(data, "download or info"))
+
+    _add_exercises(sub)
+    parser.set_defaults(func=_needs(parser, "lab, dashboard, data or exercises"))
+    return parser
+
+
+def _needs(parser: Parser, what: str) -> Callable[[argparse.Namespace], int]:
+    def missing(args: argparse.Namespace) -> int:
+        parser.error(f"choose a command: {what}")
+        return 2
+
+    return missing
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"cnncourse {version('cnncourse')}"
+    except PackageNotFoundError:
+        return "cnncourse (not installed)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except CommandError as err:
+        print(f"cnncourse {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    # Run the importable module's main, so that other modules' `from .cli import CommandError`
+    # is the very class caught there (under -m this file is also loaded as __main__).
+    from cnncourse.cli import main as _main
+
+    sys.exit(_main())

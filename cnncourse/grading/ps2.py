@@ -1,0 +1,104 @@
+"""Problem set 2, pooling and receptive fields: ``pool2d`` and ``receptive_field``.
+
+Their cases, their references (``F.max_pool2d``/``F.avg_pool2d`` and the jump/rf recurrence),
+a hint for a common mistake, and the torch pooling functions ``pool2d`` may not use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .. import arithmetic
+from .compare import Case, compare_ints, compare_tensors
+from .exercise import VISIBLE_SEED, Exercise, _gen, _randn
+
+# The references, bound when this module is imported: the notebook's first cell imports it
+# before any student code runs, so replacing torch's functions later does not change them.
+_max_pool2d = F.max_pool2d
+_avg_pool2d = F.avg_pool2d
+_receptive_field = arithmetic.receptive_field
+
+# ps2: pool2d ----------------------------------------------------------------------------------
+
+_POOL_PARAMS = ("x", "kernel_size", "stride", "mode")
+
+
+def _pool_case(g: torch.Generator, n: int, c: int, h: int, w: int, k: int, s: int,
+               mode: str) -> Case:
+    return Case((_randn(g, n, c, h, w), k, s, mode), _POOL_PARAMS)
+
+
+def _pool2d_visible() -> list[Case]:
+    _, g = _gen(VISIBLE_SEED)
+    return [_pool_case(g, 1, 1, 4, 4, 2, 2, "max"), _pool_case(g, 2, 3, 6, 6, 3, 3, "avg"),
+            _pool_case(g, 1, 2, 7, 7, 3, 2, "max"), _pool_case(g, 1, 1, 5, 6, 2, 1, "avg")]
+
+
+def _pool2d_hidden(seed: int) -> list[Case]:
+    rng, g = _gen(seed)
+    cases = []
+    for i in range(10):
+        h, w = rng.randint(1, 10), rng.randint(1, 10)
+        k = rng.randint(1, min(h, w, 4))
+        cases.append(_pool_case(g, rng.randint(1, 2), rng.randint(1, 3), h, w, k,
+                                rng.randint(1, 3), ("max", "avg")[i % 2]))
+    return cases
+
+
+def _pool2d_reference(x: torch.Tensor, kernel_size: int, stride: int, mode: str) -> torch.Tensor:
+    pool = _max_pool2d if mode == "max" else _avg_pool2d
+    return pool(x, kernel_size, stride)
+
+
+POOL_FORBIDDEN = (
+    "torch.nn.functional.max_pool2d", "torch.nn.functional.max_pool2d_with_indices",
+    "torch.nn.functional.avg_pool2d", "torch.nn.functional.lp_pool2d",
+    "torch.nn.functional.adaptive_max_pool2d", "torch.nn.functional.adaptive_avg_pool2d",
+    "torch.nn.functional.fractional_max_pool2d", "torch.max_pool2d", "torch.nn.MaxPool2d",
+    "torch.nn.AvgPool2d", "torch.nn.AdaptiveAvgPool2d", "torch.nn.AdaptiveMaxPool2d",
+    "cnncourse.pooling.pool2d", "cnncourse.pooling.global_avg_pool",
+)
+
+# ps2: receptive_field -------------------------------------------------------------------------
+
+
+def _rf_visible() -> list[Case]:
+    stacks = [[(3, 1, 1)], [(3, 1, 1), (3, 1, 1)], [(2, 2, 0), (3, 1, 0)],
+              [(5, 2, 2), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)]]
+    return [Case((stack,), ("layers",)) for stack in stacks]
+
+
+def _rf_hidden(seed: int) -> list[Case]:
+    rng, _ = _gen(seed)
+    cases = []
+    for _ in range(10):
+        layers = [(rng.randint(1, 7), rng.randint(1, 3), rng.randint(0, 3))
+                  for _ in range(rng.randint(1, 6))]
+        cases.append(Case((layers,), ("layers",)))
+    return cases
+
+
+def _rf_reference(layers: list[tuple[int, int, int]]) -> int:
+    return int(_receptive_field(layers)[-1].rf)
+
+
+def _rf_hint(case: Case, got: Any) -> str | None:
+    layers = case.args[0]
+    if isinstance(got, int) and got == 1 + sum(k - 1 for k, _, _ in layers) and any(
+            s > 1 for _, s, _ in layers[:-1]):
+        return ("hint: your answer ignores the strides; each layer adds (kernel - 1) times "
+                "the jump, the product of the strides of the layers below it")
+    return None
+
+
+EXERCISES = (
+    Exercise("pool2d", _POOL_PARAMS, _pool2d_visible, _pool2d_hidden, _pool2d_reference,
+             compare_tensors, forbidden=POOL_FORBIDDEN),
+    Exercise("receptive_field", ("layers",), _rf_visible, _rf_hidden, _rf_reference,
+             compare_ints, forbidden=("cnncourse.arithmetic.receptive_field",),
+             hint=_rf_hint),
+)
+"""The exercises of problem set 2."""

@@ -1,0 +1,401 @@
+"""Instructor commands for the graded exercises, and the two steps the course adds to nbgrader.
+
+    cnncourse exercises release  [ASSIGNMENT ...]    student versions into release/
+    cnncourse exercises grade    [ASSIGNMENT ...]    autograde everything in submitted/
+    cnncourse exercises feedback [ASSIGNMENT ...]    feedback HTML into feedback/
+    cnncourse exercises report   [--to FILE]         a CSV of every score
+
+Each runs nbgrader in the course folder (``exercises/`` of a clone, or ``--course DIR``), so
+``nbgrader_config.py`` there applies. nbgrader's own log goes to the terminal; problems end in
+one line that says what to do.
+
+``exercises/nbgrader_config.py`` adds two steps to nbgrader:
+
+* ``VerifyAnswers`` (autograde, right after the notebook ran): every check in a test cell
+  records its answers; this step re-checks them against the reference in the grader's own
+  process, where student code never ran. A test cell without a correct record scores 0.
+* ``HideHiddenTests`` (feedback): hidden test cells show their comment and a one-line result,
+  never their source, inputs or tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from traitlets.config import Configurable
+
+from .cli import CommandError
+
+CONFIG_FILE = "nbgrader_config.py"
+HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
+HIDDEN_END = "END HIDDEN TESTS"
+MIME = "application/vnd.cnncourse.answers+json"  # the same as cnncourse.grading.MIME
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the course is, and running nbgrader there
+# ---------------------------------------------------------------------------------------------
+
+
+def find_course(course: str | None = None, cwd: Path | None = None) -> Path:
+    """The nbgrader course folder: ``course`` if given, else the current folder if it holds
+    ``nbgrader_config.py``, else ``./exercises``, else the ``exercises/`` of this clone."""
+    here = Path.cwd() if cwd is None else cwd
+    if course is not None:
+        folder = Path(course).expanduser()
+        if not (folder / CONFIG_FILE).is_file():
+            raise CommandError(f"{folder} is not an nbgrader course (no {CONFIG_FILE} in it); "
+                               "pass the folder that holds it with --course")
+        return folder
+    package_clone = Path(__file__).resolve().parent.parent / "exercises"
+    for folder in (here, here / "exercises", package_clone):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise CommandError(f"no nbgrader course in {here}: run from the repository root or pass "
+                       "--course DIR (the folder with nbgrader_config.py)")
+
+
+def source_assignments(course: Path) -> list[str]:
+    """Assignment names: the folders of ``source/``."""
+    source = course / "source"
+    return sorted(p.name for p in source.iterdir() if p.is_dir()) if source.is_dir() else []
+
+
+def _assignments(course: Path, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """The assignments to process, and the ids to give nbgrader: ``*`` (one run) for all."""
+    known = source_assignments(course)
+    if not known:
+        raise CommandError(f"{course / 'source'} holds no assignment; put each assignment's "
+                           "notebooks in source/<assignment>/")
+    for name in wanted:
+        if name not in known:
+            raise CommandError(f"unknown assignment {name!r}; choose from {', '.join(known)}")
+    return (wanted, wanted) if wanted else (known, ["*"])
+
+
+def run_nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` with this Python in ``course``; its log is captured and returned.
+
+    The environment's ``bin`` folder goes first on ``PATH``: nbgrader runs the ``alembic``
+    command from there when it creates its database.
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                          capture_output=True, text=True)
+
+
+def _echo(result: subprocess.CompletedProcess, verbose: bool) -> None:
+    if verbose:
+        sys.stderr.write(result.stdout + result.stderr)
+
+
+def _last_error(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in (result.stdout + result.stderr).splitlines()
+             if "ERROR" in line or "Error" in line]
+    return (lines[-1] if lines else f"nbgrader exited with code {result.returncode}").strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    names, ids = _assignments(course, args.assignments)
+    for assignment_id in ids:
+        result = run_nbgrader(course, "generate_assignment", assignment_id, "--force")
+        _echo(result, args.verbose)
+        if result.returncode != 0:
+            what = "the assignments" if assignment_id == "*" else assignment_id
+            raise CommandError(f"could not release {what}: {_last_error(result)} (run with "
+                               "--verbose for nbgrader's log)")
+    for name in names:
+        print(f"released {name}: {course / 'release' / name}")
+    return 0
+
+
+def check_submission(path: Path) -> str | None:
+    """``None`` if ``path`` is a readable notebook, else why not, in one sentence."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return f"{path.name} cannot be read ({err})"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        return f"{path.name} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        return f"{path.name} is JSON but not a notebook (it has no list of cells)"
+    return None
+
+
+@dataclass(frozen=True)
+class Score:
+    student: str
+    score: float
+    max_score: float
+
+
+def gradebook_scores(course: Path, assignment: str) -> list[Score]:
+    """The total score of every graded submission of ``assignment``, from nbgrader's gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db = course / "gradebook.db"
+    if not db.is_file():
+        return []
+    with Gradebook(f"sqlite:///{db}") as gb:
+        try:
+            submissions = gb.assignment_submissions(assignment)
+        except MissingEntry:
+            return []
+        return sorted((Score(s.student_id, s.score, s.max_score) for s in submissions),
+                      key=lambda s: s.student)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    names, ids = _assignments(course, args.assignments)
+    for name in names:
+        if not (course / "release" / name).is_dir():
+            raise CommandError(f"{name} is not released yet: run 'cnncourse exercises release "
+                               f"{name}' first, then grade")
+    submissions = {name: sorted((course / "submitted").glob(f"*/{name}")) for name in names}
+    if not any(submissions.values()):
+        print(f"nothing to grade: put submissions in {course / 'submitted'}/<student>/"
+              "<assignment>/")
+        return 0
+    broken = {}
+    for name, folders in submissions.items():
+        for folder in folders:
+            for notebook in sorted(folder.glob("*.ipynb")):
+                problem = check_submission(notebook)
+                if problem:
+                    broken[folder.parent.name, name] = problem
+    results = [run_nbgrader(course, "autograde", assignment_id, "--force")
+               for assignment_id in ids]
+    for result in results:
+        _echo(result, args.verbose)
+    failed = []
+    for name, folders in submissions.items():
+        graded = {s.student: s for s in gradebook_scores(course, name)}
+        for folder in folders:
+            student = folder.parent.name
+            if (student, name) in broken:
+                failed.append(f"student {student}, {name}: {broken[student, name]}; ask them "
+                              "to submit the notebook again (the others were graded)")
+            elif student in graded and (course / "autograded" / student / name).is_dir():
+                s = graded[student]
+                print(f"{name}: {student} {s.score:g} / {s.max_score:g}")
+            else:
+                failed.append(f"student {student}, {name}: nbgrader could not grade it "
+                              f"({_last_error(results[-1])}); rerun with --verbose for the "
+                              "log")
+    for line in failed:
+        print(f"cnncourse exercises: error: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    names, ids = _assignments(course, args.assignments)
+    graded = [name for name in names if list((course / "autograded").glob(f"*/{name}"))]
+    if not graded or (args.assignments and graded != names):
+        missing = sorted(set(names) - set(graded))[0]
+        raise CommandError(f"{missing} has no graded submission yet: run 'cnncourse "
+                           f"exercises grade {missing}' first")
+    for assignment_id in ids:
+        result = run_nbgrader(course, "generate_feedback", assignment_id, "--force")
+        _echo(result, args.verbose)
+        if result.returncode != 0:
+            what = "the assignments" if assignment_id == "*" else assignment_id
+            raise CommandError(f"could not generate feedback for {what}: "
+                               f"{_last_error(result)} (run with --verbose for nbgrader's log)")
+    for name in graded:
+        print(f"feedback for {name}: {course / 'feedback'}/<student>/{name}/*.html")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    target = Path(args.to).expanduser().resolve() if args.to else course / "grades.csv"
+    if not (course / "gradebook.db").is_file():
+        raise CommandError("nothing graded yet: run 'cnncourse exercises grade' first")
+    if not target.parent.is_dir():
+        raise CommandError(f"folder {target.parent} does not exist; choose another --to")
+    result = run_nbgrader(course, "export", "--to", str(target))
+    _echo(result, args.verbose)
+    if result.returncode != 0 or not target.is_file():
+        raise CommandError(f"could not export the scores: {_last_error(result)}")
+    for name in source_assignments(course):
+        scores = gradebook_scores(course, name)
+        if scores:
+            mean = sum(s.score for s in scores) / len(scores)
+            print(f"{name}: {len(scores)} graded, mean {mean:.1f} / {scores[0].max_score:g}")
+    print(f"scores of every student and assignment: {target}")
+    return 0
+
+
+def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``exercises release|grade|feedback|report`` to the ``cnncourse`` command line."""
+    parser = subparsers.add_parser(
+        "exercises", help="instructor commands for the graded exercises (nbgrader)",
+        description="Instructor commands for the nbgrader exercises. They run nbgrader in the "
+                    "course folder: exercises/ of a clone, or --course DIR.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    commands = {
+        "release": (cmd_release, "generate the student versions into release/"),
+        "grade": (cmd_grade, "autograde every submission in submitted/<student>/<assignment>/"),
+        "feedback": (cmd_feedback, "write feedback HTML for every graded submission"),
+        "report": (cmd_report, "export every score to a CSV file"),
+    }
+    for action, (func, help_text) in commands.items():
+        sub = actions.add_parser(action, help=help_text, description=help_text[0].upper()
+                                 + help_text[1:] + ".")
+        if action != "report":
+            sub.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                             help="assignments to process (default: all in source/)")
+        else:
+            sub.add_argument("--to", metavar="FILE", help="the CSV file (default: "
+                             "grades.csv in the course folder)")
+        sub.add_argument("--course", metavar="DIR", help="the nbgrader course folder")
+        sub.add_argument("--verbose", action="store_true", help="show nbgrader's log")
+        sub.set_defaults(func=func)
+
+    def missing(args: argparse.Namespace) -> int:
+        raise CommandError("choose an action: release, grade, feedback or report")
+
+    parser.set_defaults(func=missing)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# nbgrader steps: re-check recorded answers (autograde), hide hidden tests (feedback)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckCall:
+    """One check that a test cell's source calls: which exercise, visible or hidden, seed."""
+
+    name: str
+    hidden: bool
+    seed: int | None
+
+
+def checks_in(source: str) -> list[CheckCall]:
+    """The ``grading.check_<name>(...)`` and ``grading.hidden_check(...)`` calls in ``source``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    calls = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "grading"):
+            continue
+        attr = node.func.attr
+        if attr.startswith("check_"):
+            calls.append(CheckCall(attr.removeprefix("check_"), hidden=False, seed=None))
+        elif attr == "hidden_check" and node.args and isinstance(node.args[0], ast.Constant):
+            seeds = [k.value for k in node.keywords if k.arg == "seed"] + node.args[2:3]
+            seed = ast.literal_eval(seeds[0]) if seeds else None
+            calls.append(CheckCall(str(node.args[0].value), hidden=True, seed=seed))
+    return calls
+
+
+def _is_record(output: Any) -> bool:
+    return output.get("output_type") in ("display_data", "execute_result") \
+        and MIME in output.get("data", {})
+
+
+def _error(ename: str, evalue: str) -> dict:
+    from nbformat.v4 import new_output
+
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _is_test_cell(cell: Any) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution")
+
+
+class VerifyAnswers(Configurable):
+    """Autograde step after nbgrader's ``Execute``: re-check each test cell's recorded answers.
+
+    The cell sources here are the instructor's (nbgrader restored them), so the checks they
+    call are known; the answers come from the student's kernel and are compared with the
+    reference in this process, which student code never touched. A check without a record
+    (it was skipped or replaced) or with a wrong answer gets an error output: the cell scores 0.
+    """
+
+    def __call__(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        from . import grading
+
+        for cell in nb.cells:
+            if not _is_test_cell(cell):
+                continue
+            calls = checks_in(cell.source)
+            records = [o["data"][MIME] for o in cell.outputs if _is_record(o)]
+            cell.outputs = [o for o in cell.outputs if not _is_record(o)]
+            if not calls or any(o.get("output_type") == "error" for o in cell.outputs):
+                continue
+            for call in calls:
+                record = next((r for r in records if isinstance(r, dict)
+                               and r.get("exercise") == call.name
+                               and r.get("hidden") == call.hidden
+                               and r.get("seed") == call.seed), None)
+                problem = grading.verify(call.name, record, call.seed, call.hidden)
+                if problem:
+                    cell.outputs.append(_error("AnswersRejected", problem))
+                    break
+        return nb, resources
+
+
+def strip_hidden_tests(source: str) -> str:
+    """``source`` without its ``### BEGIN/END HIDDEN TESTS`` regions."""
+    kept, hidden = [], False
+    for line in source.splitlines():
+        if HIDDEN_BEGIN in line:
+            hidden = True
+        elif HIDDEN_END in line:
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+class HideHiddenTests(Configurable):
+    """Feedback step: hidden test cells keep their comment and a one-line result.
+
+    nbgrader's feedback shows the autograded notebook, whose hidden tests were restored; their
+    source, prints and tracebacks would show the hidden cases. Records are dropped everywhere.
+    """
+
+    def __call__(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        from nbformat.v4 import new_output
+
+        for cell in nb.cells:
+            if cell.get("cell_type") != "code":
+                continue
+            cell.outputs = [o for o in cell.outputs if not _is_record(o)]
+            if HIDDEN_BEGIN not in cell.source:
+                continue
+            cell.source = strip_hidden_tests(cell.source).rstrip() + "\n# (hidden tests not shown)"
+            errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+            if errors:
+                first = (str(errors[0].get("evalue", "")).strip().splitlines() or [""])[0]
+                cell.outputs = [_error(errors[0].get("ename", "Error"), first[:400])]
+            else:
+                cell.outputs = [new_output("stream", name="stdout",
+                                           text="\u2713 the hidden tests pass\n")]
+        return nb, resources

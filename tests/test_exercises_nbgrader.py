@@ -1,0 +1,361 @@
+"""End to end: the exercise course graded by the real nbgrader, in a temporary course folder.
+
+One course is built for the whole module: the student versions are generated, fake students
+submit (the solutions, the untouched student version, an endless loop plus an edited test cell,
+a file that is not JSON, and for ps1 a forbidden ``F.conv2d`` and two kinds of tampering), then
+``nbgrader autograde``, ``generate_feedback`` and ``export`` run as subprocesses. Scores are read
+from nbgrader's gradebook, never from printed text. Part of it goes through ``cnncourse
+exercises`` (which runs the same nbgrader commands) so the instructor commands are covered too.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader")
+from nbgrader.api import Gradebook  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+EXERCISES = REPO / "exercises"
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+ASSIGNMENTS = ("ps1_convolutions", "ps2_pooling_and_receptive_fields",
+               "ps3_batchnorm_and_one_cycle", "ps4_train_a_cnn")
+CELL_TIMEOUT = 45  # nbgrader's per-cell limit in this test: ps4's training needs far less
+
+# In each assignment, the function that gets an endless loop (its visible test is also edited).
+LOOPING = {"ps1_convolutions": "apply_kernel", "ps2_pooling_and_receptive_fields": "pool2d",
+           "ps3_batchnorm_and_one_cycle": "one_cycle_lr", "ps4_train_a_cnn": "train_model"}
+
+# ps1 answers of the right type and shape, but wrong.
+WRONG_PS1 = {
+    "conv_output_size": "def conv_output_size(n, kernel_size, stride, padding):\n"
+                        "    return n + 1\n",
+    "apply_kernel": "def apply_kernel(image, kernel):\n"
+                    "    h, w = image.shape[0] - kernel.shape[0] + 1, image.shape[1] - "
+                    "kernel.shape[1] + 1\n"
+                    "    return torch.zeros(h, w)\n",
+    "conv2d": "def conv2d(x, weight, bias=None, stride=1, padding=0):\n"
+              "    h = (x.shape[2] + 2 * padding - weight.shape[2]) // stride + 1\n"
+              "    w = (x.shape[3] + 2 * padding - weight.shape[3]) // stride + 1\n"
+              "    return torch.zeros(x.shape[0], weight.shape[0], h, w)\n",
+}
+
+TAMPER_COMPARISONS = """
+import numpy as np
+import torch
+import torch.testing
+from cnncourse import grading
+
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+np.allclose = lambda *args, **kwargs: True
+np.testing.assert_allclose = lambda *args, **kwargs: None
+grading.compare_tensors = lambda *args, **kwargs: None
+grading.compare_ints = lambda *args, **kwargs: None
+"""
+
+TAMPER_GRADING = """
+from cnncourse import grading
+
+def looks_fine(*args, **kwargs):
+    print("all good")
+
+for name in dir(grading):
+    if name.startswith("check_") or name in ("hidden_check", "run_cases", "verify", "seal"):
+        setattr(grading, name, looks_fine)
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the course and the submissions
+# ---------------------------------------------------------------------------------------------
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["CNNCOURSE_CELL_TIMEOUT"] = str(CELL_TIMEOUT)
+    env["OMP_NUM_THREADS"] = "1"
+    if "CNNCOURSE_DATA" not in env and SHARED_MNIST.is_dir():
+        env["CNNCOURSE_DATA"] = str(SHARED_MNIST)
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=environment(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "nbgrader", *args], course, check)
+
+
+def cnncourse(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "cnncourse.cli", "exercises", *args,
+                "--course", str(course)], course, check)
+
+
+def cell(nb, grade_id: str):
+    found = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    assert len(found) == 1, f"no single cell {grade_id!r}"
+    return found[0]
+
+
+def replace_body(nb, name: str, body: str) -> None:
+    """Keep the ``def`` line of ``name``'s solution cell and give it a new body."""
+    solution = cell(nb, name)
+    solution.source = solution.source.splitlines()[0] + "\n" + body
+
+
+def insert_after_setup(nb, source: str) -> None:
+    index = nb.cells.index(cell(nb, "setup"))
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+
+
+def submit(course: Path, student: str, assignment: str, nb) -> None:
+    folder = course / "submitted" / student / assignment
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{assignment}.ipynb")
+
+
+def make_submissions(course: Path, assignment: str) -> None:
+    source = nbformat.read(course / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    release = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb",
+                            as_version=4)
+    submit(course, "solutions", assignment, source)
+    submit(course, "untouched", assignment, release)
+
+    looping = nbformat.from_dict(json.loads(json.dumps(source)))
+    name = LOOPING[assignment]
+    replace_body(looping, name, "    while True:\n        pass\n")
+    cell(looping, f"{name}_visible").source = "pass"
+    if assignment == "ps1_convolutions":  # and a deleted test cell, which nbgrader puts back
+        looping.cells.remove(cell(looping, "conv_output_size_hidden"))
+    submit(course, "loop_and_edit", assignment, looping)
+
+    broken = course / "submitted" / "not_json" / assignment
+    broken.mkdir(parents=True)
+    text = (course / "source" / assignment / f"{assignment}.ipynb").read_text()
+    (broken / f"{assignment}.ipynb").write_text(text[: len(text) // 2])
+
+    if assignment == "ps1_convolutions":
+        fconv = nbformat.from_dict(json.loads(json.dumps(source)))
+        replace_body(fconv, "conv2d",
+                     "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n")
+        submit(course, "uses_fconv", assignment, fconv)
+        for student, patch in (("tampers_comparisons", TAMPER_COMPARISONS),
+                               ("tampers_grading", TAMPER_GRADING)):
+            nb = nbformat.from_dict(json.loads(json.dumps(source)))
+            insert_after_setup(nb, patch)
+            for function, code in WRONG_PS1.items():
+                cell(nb, function).source = code
+            submit(course, student, assignment, nb)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> dict:
+    """The graded course, and the output of the commands that graded it."""
+    root = tmp_path_factory.mktemp("nbgrader") / "course"
+    root.mkdir()
+    shutil.copy(EXERCISES / "nbgrader_config.py", root)
+    shutil.copytree(EXERCISES / "source", root / "source")
+    logs = {}
+    nbgrader(root, "generate_assignment", "*", "--force")  # every assignment in source/
+    for assignment in ASSIGNMENTS:
+        make_submissions(root, assignment)
+    # ps2 is graded and ps3's feedback generated again through `cnncourse exercises`, which
+    # runs the same nbgrader commands; the rest with nbgrader's own command line.
+    for assignment in ASSIGNMENTS:
+        if assignment == "ps2_pooling_and_receptive_fields":
+            logs[assignment] = cnncourse(root, "grade", assignment, check=False)
+        else:
+            logs[assignment] = nbgrader(root, "autograde", assignment, "--force", check=False)
+    nbgrader(root, "generate_feedback", "*", "--force")
+    logs["feedback"] = cnncourse(root, "feedback", "ps3_batchnorm_and_one_cycle")
+    nbgrader(root, "export", "--to", str(root / "nbgrader_export.csv"))
+    logs["report"] = cnncourse(root, "report", "--to", str(root / "report.csv"))
+    return {"root": root, "logs": logs}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the results
+# ---------------------------------------------------------------------------------------------
+
+
+def max_points(course: Path, assignment: str) -> dict[str, float]:
+    """grade_id -> points of every graded cell, from the source notebook."""
+    nb = nbformat.read(course / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def scores(course: Path, assignment: str, student: str) -> dict[str, float]:
+    """grade_id -> score of one graded submission, from nbgrader's gradebook."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        notebook = gb.find_submission_notebook(assignment, assignment, student)
+        return {grade.name: grade.score for grade in notebook.grades}
+
+
+def function_of(grade_id: str) -> str:
+    return grade_id.rsplit("_", 1)[0]
+
+
+def expect(course: Path, assignment: str, student: str, zero: set[str]) -> None:
+    """The functions in ``zero`` score 0 on every test; every other test scores full marks."""
+    points = max_points(course, assignment)
+    wanted = {gid: 0.0 if function_of(gid) in zero else p for gid, p in points.items()}
+    assert scores(course, assignment, student) == wanted
+
+
+def autograded(course: Path, student: str, assignment: str):
+    path = course / "autograded" / student / assignment / f"{assignment}.ipynb"
+    return nbformat.read(path, as_version=4)
+
+
+def feedback_html(course: Path, student: str, assignment: str) -> str:
+    return (course / "feedback" / student / assignment / f"{assignment}.html").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_solutions_get_full_marks(course, assignment):
+    expect(course["root"], assignment, "solutions", zero=set())
+    assert sum(max_points(course["root"], assignment).values()) > 0
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_untouched_student_version_gets_zero_on_every_test(course, assignment):
+    got = scores(course["root"], assignment, "untouched")
+    assert got and set(got.values()) == {0.0}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_an_endless_loop_scores_zero_there_and_the_rest_is_graded(course, assignment):
+    """``while True: pass`` in one function: grading finishes, that function's tests score 0
+    (its visible test, edited to ``pass``, is restored and runs), the others full marks (in
+    ps1 one of them was deleted: nbgrader puts it back and it runs)."""
+    root = course["root"]
+    expect(root, assignment, "loop_and_edit", zero={LOOPING[assignment]})
+    restored = cell(autograded(root, "loop_and_edit", assignment),
+                    f"{LOOPING[assignment]}_visible")
+    original = cell(nbformat.read(root / "source" / assignment / f"{assignment}.ipynb",
+                                  as_version=4), f"{LOOPING[assignment]}_visible")
+    assert restored.source == original.source != "pass"
+    errors = [o for o in restored.outputs if o.output_type == "error"]
+    assert errors, "the restored test must have run and failed"
+    if assignment == "ps1_convolutions":
+        put_back = cell(autograded(root, "loop_and_edit", assignment), "conv_output_size_hidden")
+        assert "passes the hidden tests" in put_back.outputs[0].text
+
+
+def test_ps4_endless_training_is_stopped_by_the_cell_timeout(course):
+    nb = autograded(course["root"], "loop_and_edit", "ps4_train_a_cnn")
+    training = cell(nb, "training")
+    assert [o.ename for o in training.outputs if o.output_type == "error"]
+    # the cells after the interrupted one still ran
+    assert cell(nb, "train_model_hidden").outputs
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_a_notebook_that_is_not_json_fails_alone(course, assignment):
+    root, log = course["root"], course["logs"][assignment]
+    assert not (root / "autograded" / "not_json" / assignment).exists()
+    assert (root / "autograded" / "solutions" / assignment).is_dir()
+    text = log.stdout + log.stderr
+    if assignment == "ps2_pooling_and_receptive_fields":  # through `cnncourse exercises grade`
+        assert log.returncode == 1
+        errors = [line for line in log.stderr.splitlines() if "not_json" in line]
+        assert len(errors) == 1
+        assert "is not valid JSON" in errors[0] and "submit the notebook again" in errors[0]
+        assert re.search(rf"{assignment}: solutions (\d+) / \1\b", log.stdout)
+    else:
+        assert log.returncode != 0
+        assert "for student 'not_json'" in text
+
+
+def test_ps1_conv2d_with_f_conv2d_scores_zero_on_conv2d_only(course):
+    expect(course["root"], "ps1_convolutions", "uses_fconv", zero={"conv2d"})
+    nb = autograded(course["root"], "uses_fconv", "ps1_convolutions")
+    message = cell(nb, "conv2d_visible").outputs[-1].evalue
+    assert "F.conv2d is not allowed in this exercise: use loops or tensor arithmetic" in message
+
+
+@pytest.mark.parametrize("student", ["tampers_comparisons", "tampers_grading"])
+def test_ps1_tampering_earns_nothing(course, student):
+    """Replaced comparisons (torch, numpy, or cnncourse.grading itself) and wrong answers of
+    the right shape: every test scores 0."""
+    got = scores(course["root"], "ps1_convolutions", student)
+    assert got and set(got.values()) == {0.0}
+    nb = autograded(course["root"], student, "ps1_convolutions")
+    messages = " ".join(o.get("evalue", "") for c in nb.cells if c.cell_type == "code"
+                        for o in c.outputs)
+    if student == "tampers_comparisons":  # caught inside the notebook
+        assert "tampering detected" in messages and "torch.allclose" in messages
+    else:  # the checks were silenced; the re-check outside the notebook finds no answers
+        assert "no answers of conv2d were recorded" in messages
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("student", ["solutions", "untouched"])
+def test_feedback_shows_visible_tests_and_scores_but_not_hidden_tests(course, assignment,
+                                                                      student):
+    root = course["root"]
+    html = feedback_html(root, student, assignment)
+    source = nbformat.read(root / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    total = sum(max_points(root, assignment).values())
+    assert re.search(rf"Score: [\d.]+ / {total:g}", html)
+    hidden_seeds = []
+    for c in source.cells:
+        grade_id = c.metadata.get("nbgrader", {}).get("grade_id", "")
+        if grade_id.endswith("_visible"):
+            call = c.source.splitlines()[-1]  # e.g. grading.check_conv2d(conv2d)
+            assert call.split("(")[0].split(".")[-1] in html
+        if grade_id.endswith("_hidden"):
+            hidden_seeds += re.findall(r"seed=(\d+)", c.source)
+    for secret in ["hidden_check", "BEGIN HIDDEN TESTS", "application/vnd.cnncourse",
+                   *hidden_seeds]:
+        assert secret not in html
+    assert html.count("# (hidden tests not shown)") == len(
+        [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source])
+    if student == "untouched" and assignment != "ps4_train_a_cnn":
+        assert "fails a hidden test: raised NotImplementedError" in html
+
+
+def test_the_score_export_and_the_report_agree_with_the_gradebook(course):
+    root = course["root"]
+    with open(root / "nbgrader_export.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    solutions = {r["assignment"]: float(r["raw_score"]) for r in rows
+                 if r["student_id"] == "solutions"}
+    assert solutions == {a: sum(max_points(root, a).values()) for a in ASSIGNMENTS}
+    assert (root / "report.csv").read_text() == (root / "nbgrader_export.csv").read_text()
+    assert "report.csv" in course["logs"]["report"].stdout
+
+
+def test_the_committed_student_versions_are_up_to_date(course):
+    committed = EXERCISES / "release"
+    for assignment in ASSIGNMENTS:
+        name = f"{assignment}/{assignment}.ipynb"
+        assert (committed / name).read_text() == (course["root"] / "release" / name).read_text(), (
+            f"exercises/release/{name} is out of date: run 'cnncourse exercises release' and "
+            "commit the result")
