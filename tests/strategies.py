@@ -74,3 +74,17 @@ def assert_close_tensor(actual: torch.Tensor, expected: torch.Tensor, case=None,
     if not torch.allclose(actual, expected, atol=atol, rtol=rtol, equal_nan=True):
         diff = (actual - expected).abs().nan_to_num(0).max().item()
         raise AssertionError(f"values differ by up to {diff:.3g} for {case}")
+
+
+def torch_one_cycle(total_steps: int, **kw) -> tuple[list[float], list[float]]:
+    """The learning rate and momentum torch's OneCycleLR sets, step by step, on a
+    one-parameter SGD: the reference every 1-cycle test compares with."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=total_steps, **kw)
+    lrs, moms = [], []
+    for _ in range(total_steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        moms.append(optimizer.param_groups[0]["momentum"])
+        optimizer.step()
+        scheduler.step()
+    return lrs, moms

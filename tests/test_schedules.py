@@ -5,23 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cnncourse.schedules import one_cycle
 
-
-def torch_one_cycle(total_steps, **kw):
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=total_steps, **kw)
-    lrs, moms = [], []
-    for _ in range(total_steps):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        moms.append(optimizer.param_groups[0]["momentum"])
-        optimizer.step()
-        scheduler.step()
-    return lrs, moms
+from .strategies import torch_one_cycle
 
 
 def phase_has_length_zero(total_steps, pct_start, three_phase):

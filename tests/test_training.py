@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.lr_scheduler import OneCycleLR
 
 from cnncourse.callbacks import Callback, ProgressBar, RandomShift, StopAfter
 from cnncourse.data import ImageData, load_digits_28
@@ -22,6 +21,8 @@ from cnncourse.training import (
     default_device,
     lesson_learner,
 )
+
+from .strategies import torch_one_cycle
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +38,6 @@ def _learner(data, batchnorm=True, **kwargs) -> Learner:
     return Learner(simple_cnn(batchnorm=batchnorm, seed=0), data, device="cpu", **kwargs)
 
 
-def _reference_schedule(total: int, max_lr: float, **kwargs) -> tuple[list, list]:
-    """What torch's OneCycleLR sets, step by step, on a one-parameter SGD."""
-    param = nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=max_lr, momentum=0.9)
-    sched = OneCycleLR(opt, max_lr, total_steps=total, **kwargs)
-    lrs, moms = [], []
-    for _ in range(total):
-        lrs.append(opt.param_groups[0]["lr"])
-        moms.append(opt.param_groups[0]["momentum"])
-        opt.step()
-        sched.step()
-    return lrs, moms
-
-
 # ----------------------------------------------------------------------------- the recorder
 
 
@@ -62,7 +49,7 @@ def test_recorder_lr_and_momentum_equal_one_cycle_lr(digits, kwargs):
     rec = learn.recorder
     total = 2 * len(learn.train_batches)
     assert len(rec.lrs) == len(rec.moms) == len(rec.losses) == total
-    ref_lrs, ref_moms = _reference_schedule(total, 0.05, **kwargs)
+    ref_lrs, ref_moms = torch_one_cycle(total, max_lr=0.05, **kwargs)
     assert rec.lrs == ref_lrs
     assert rec.moms == ref_moms
     # and the course's own written-out schedule agrees with both
@@ -150,7 +137,7 @@ def test_divergence_guard_stops_at_once_and_keeps_history(digits, batchnorm):
     assert len(rec.losses) == err.step  # every step before the bad one is kept
     assert all(math.isfinite(v) for v in rec.losses)
     assert err.step < len(learn.train_batches) * 3  # it did not run on to the end
-    ref_lrs, _ = _reference_schedule(len(learn.train_batches) * 3, 1e4)
+    ref_lrs, _ = torch_one_cycle(len(learn.train_batches) * 3, max_lr=1e4)
     assert err.lr == ref_lrs[err.step] and f"learning rate {err.lr:.3g}" in message
     assert not math.isfinite(err.loss) or err.loss > 100 * rec.losses[0]
 
