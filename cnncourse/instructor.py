@@ -109,16 +109,22 @@ def _last_error(result: subprocess.CompletedProcess) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _run_each(course: Path, command: str, ids: list[str], doing: str, verbose: bool) -> None:
+    """Run ``nbgrader COMMAND ID --force`` for each assignment id; stop at the first failure
+    with one line saying what could not be done."""
+    for assignment_id in ids:
+        result = run_nbgrader(course, command, assignment_id, "--force")
+        _echo(result, verbose)
+        if result.returncode != 0:
+            what = "the assignments" if assignment_id == "*" else assignment_id
+            raise CommandError(f"could not {doing} {what}: {_last_error(result)} (run with "
+                               "--verbose for nbgrader's log)")
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     names, ids = _assignments(course, args.assignments)
-    for assignment_id in ids:
-        result = run_nbgrader(course, "generate_assignment", assignment_id, "--force")
-        _echo(result, args.verbose)
-        if result.returncode != 0:
-            what = "the assignments" if assignment_id == "*" else assignment_id
-            raise CommandError(f"could not release {what}: {_last_error(result)} (run with "
-                               "--verbose for nbgrader's log)")
+    _run_each(course, "generate_assignment", ids, "release", args.verbose)
     for name in names:
         print(f"released {name}: {course / 'release' / name}")
     return 0
@@ -213,13 +219,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         missing = sorted(set(names) - set(graded))[0]
         raise CommandError(f"{missing} has no graded submission yet: run 'cnncourse "
                            f"exercises grade {missing}' first")
-    for assignment_id in ids:
-        result = run_nbgrader(course, "generate_feedback", assignment_id, "--force")
-        _echo(result, args.verbose)
-        if result.returncode != 0:
-            what = "the assignments" if assignment_id == "*" else assignment_id
-            raise CommandError(f"could not generate feedback for {what}: "
-                               f"{_last_error(result)} (run with --verbose for nbgrader's log)")
+    _run_each(course, "generate_feedback", ids, "generate feedback for", args.verbose)
     for name in graded:
         print(f"feedback for {name}: {course / 'feedback'}/<student>/{name}/*.html")
     return 0
