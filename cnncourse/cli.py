@@ -24,6 +24,9 @@ from pathlib import Path
 from . import course_files
 
 DEFAULT_PORT = 8866  # Voila's usual port
+# Voila's own shutdown request on closing a tab is refused (voila-dashboards/voila#1458), so
+# kernels whose page is gone are culled instead: idle and with no browser connected.
+DEFAULT_CULL_IDLE_S = 300
 DEFAULT_LAB_DIR = "cnncourse-lessons"
 HOST = "127.0.0.1"
 
@@ -59,6 +62,18 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {port}")
     return port
+
+
+def _seconds(text: str) -> int:
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cull-idle must be a whole number of seconds, "
+                                         f"got {text!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"--cull-idle must be 0 (keep kernels) or more, "
+                                         f"got {seconds}")
+    return seconds
 
 
 def port_problem(port: int, host: str = HOST) -> str:
@@ -191,13 +206,24 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     else:
         print(f"serving dashboard {stem!r} at {where} (stop with Ctrl-C)")
     sys.stdout.flush()
-    return _launch_voila(target, port, open_browser=not args.no_browser)
+    return _launch_voila(target, port, open_browser=not args.no_browser,
+                         cull_idle=args.cull_idle)
 
 
-def _launch_voila(target: Path, port: int, open_browser: bool) -> int:
+def voila_cull_args(seconds: int) -> list[str]:
+    """Voila options that shut down a kernel ``seconds`` after its last browser tab went away
+    and it went idle. Kernels with a page still open are never culled. 0: keep every kernel."""
+    if seconds <= 0:
+        return []
+    return [f"--MappingKernelManager.cull_idle_timeout={seconds}",
+            f"--MappingKernelManager.cull_interval={max(1, min(60, seconds // 2))}"]
+
+
+def _launch_voila(target: Path, port: int, open_browser: bool, cull_idle: int) -> int:
     from voila.app import Voila
 
-    argv = [str(target), f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0"]
+    argv = [str(target), f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0",
+            *voila_cull_args(cull_idle)]
     if not open_browser:
         argv.append("--no-browser")
     try:
@@ -258,6 +284,8 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
+    from .data import download_mnist
+
     folder, why = _data_root(args.root)
     if folder.exists() and not folder.is_dir():
         raise CommandError(f"{folder} is a file, not a folder; give a folder with --root")
@@ -265,16 +293,24 @@ def cmd_data_download(args: argparse.Namespace) -> int:
         raise CommandError(f"folder {folder.parent} does not exist; create it first or give "
                            "another folder with --root")
     print(f"data folder: {folder} ({why})")
-    data = _load_quietly(folder, download=True)
-    if _is_fallback(data):
-        print(f"cnncourse data: error: could not download MNIST into {folder}; check the "
-              "network, or copy MNIST's IDX files (t10k-images-idx3-ubyte.gz, ...) there",
-              file=sys.stderr)
+    sys.stdout.flush()
+    try:
+        data = download_mnist(folder)
+    except Exception as err:  # network or disk: say what the lessons will use instead
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        have = _load_quietly(folder, download=False) if folder.is_dir() else None
+        if have is not None and not _is_fallback(have):
+            print(f"cnncourse data: error: could not download MNIST's training files into "
+                  f"{folder} ({reason}); the lessons go on using what is there: {have.source}",
+                  file=sys.stderr)
+        else:
+            print(f"cnncourse data: error: could not download MNIST into {folder} ({reason}); "
+                  "check the network, or copy MNIST's IDX files (t10k-images-idx3-ubyte.gz, "
+                  "...) there", file=sys.stderr)
         return 1
     print(f"ready: {data.source}")
-    env = f"{args.root}" if args.root is not None else None
-    if env is not None:
-        print(f"  point the lessons at it with: export CNNCOURSE_DATA={Path(env).resolve()}")
+    if args.root is not None:
+        print(f"  point the lessons at it with: export CNNCOURSE_DATA={folder.resolve()}")
     return 0
 
 
@@ -336,6 +372,9 @@ def build_parser() -> Parser:
     dash.add_argument("--port", type=_port, metavar="P",
                       help=f"port to serve on (default: the first free one from {DEFAULT_PORT})")
     dash.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    dash.add_argument("--cull-idle", type=_seconds, metavar="S", default=DEFAULT_CULL_IDLE_S,
+                      help="free a kernel S seconds after its browser tab is closed and it is "
+                           f"idle (default {DEFAULT_CULL_IDLE_S}; 0 keeps every kernel)")
     dash.set_defaults(func=cmd_dashboard)
 
     data = sub.add_parser(

@@ -325,6 +325,19 @@ def _download(root: Path, timeout: float) -> None:
         socket.setdefaulttimeout(previous)
 
 
+def download_mnist(root: str | os.PathLike | None = None, timeout: float = 5.0) -> ImageData:
+    """Make sure ``root`` holds all of MNIST, training and test files, downloading what is
+    missing, and load it. Raises ``ConnectionError`` (or the download's own error) when that
+    fails; files already there are kept."""
+    folder = Path(root).expanduser() if root is not None else default_root()
+    if not (_find_pair(folder, TRAIN_PREFIX) and _find_pair(folder, TEST_PREFIX)):
+        _download(folder, timeout)
+    data = _from_folder(folder)
+    if data is None:
+        raise FileNotFoundError(f"the download left no MNIST files in {folder}")
+    return data
+
+
 def load_mnist(root: str | os.PathLike | None = None, download: bool = True,
                timeout: float = 5.0) -> ImageData:
     """MNIST as an ``ImageData`` with ``train_x, train_y, valid_x, valid_y`` and ``source``.

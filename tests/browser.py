@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,14 @@ def chromium_path() -> str:
     if os.environ.get("CI"):
         pytest.fail(message + ": CI must run the browser tests")
     pytest.skip(message)
+
+
+def leave(page) -> None:
+    """Close a tab as a user does, unloading the page first (Playwright's close() skips that)."""
+    try:
+        page.goto("about:blank", timeout=10_000)
+    finally:
+        page.close()
 
 
 def artifacts_dir() -> Path:
@@ -66,3 +75,53 @@ ERROR_OUTPUT_JS = """
   return found;
 }
 """
+
+
+def shown(page) -> str:
+    return page.evaluate(SHOWN_SIGNATURE_JS)
+
+
+def wait_for_change(page, before: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if shown(page) != before:
+            return True
+        page.wait_for_timeout(250)
+    return False
+
+
+def interact_until_something_changes(page, scope: str = "body", seconds: float = 10) -> str:
+    """Move sliders, pick other options, press buttons, in that order, until the view changes.
+
+    Returns a description of the control that changed the view, or "" if none did.
+    """
+    root = page.locator(scope)
+    for i, handle in enumerate(root.locator(".noUi-handle").all()):
+        before = shown(page)
+        handle.focus()
+        for key in ("ArrowRight", "ArrowRight", "ArrowRight"):
+            handle.press(key)
+        if wait_for_change(page, before, seconds):
+            return f"slider {i}"
+        for key in ("ArrowLeft",) * 6:
+            handle.press(key)
+        if wait_for_change(page, before, seconds / 2):
+            return f"slider {i} (moved left)"
+    for i, select in enumerate(root.locator(".widget-dropdown select").all()):
+        options = select.locator("option").all_inner_texts()
+        if len(options) < 2:
+            continue
+        before = shown(page)
+        current = select.input_value()
+        other = next(o for o in options if o != current)
+        select.select_option(label=other)
+        if wait_for_change(page, before, seconds):
+            return f"dropdown {i} -> {other}"
+    for button in root.locator("button.jupyter-button").all():
+        if not button.is_enabled():
+            continue
+        before = shown(page)
+        button.click()
+        if wait_for_change(page, before, seconds * 3):
+            return f"button {button.inner_text()!r}"
+    return ""

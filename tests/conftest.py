@@ -1,9 +1,12 @@
-"""Shared test set-up: hypothesis profiles and the MNIST folder."""
+"""Shared test set-up: hypothesis profiles, the MNIST folder and the headless browser."""
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # At least 200 examples for every property, in CI and locally alike; torch's first calls are
@@ -19,11 +22,7 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
-# ---- MNIST fixtures (issue 3: data and training; owned by the training-engine helper) --------
-
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
+# ---- MNIST ------------------------------------------------------------------------------------
 
 MNIST_DIR = Path(os.environ.get("CNNCOURSE_DATA")
                  or Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
@@ -48,4 +47,26 @@ def mnist(mnist_root):
     return load_mnist(mnist_root, download=False)
 
 
-# ---- end of MNIST fixtures -------------------------------------------------------------------
+# ---- headless Chromium (one per test module, so each module's servers end with it) ----------
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    from .browser import artifacts_dir
+
+    folder = artifacts_dir() / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {folder}", file=sys.stderr)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from .browser import CHROMIUM_FLAGS, chromium_path
+
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

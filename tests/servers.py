@@ -53,6 +53,18 @@ class Server:
         raise RuntimeError(f"server at {self.url} did not answer within {timeout} s:\n"
                            f"{self.log.read_text(errors='replace')[-3000:]}")
 
+    def kernels(self) -> int:
+        """How many kernels (ipykernel processes) this server runs now."""
+        import psutil
+
+        count = 0
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                count += any("ipykernel" in part for part in child.cmdline())
+            except psutil.Error:  # ended while we looked
+                pass
+        return count
+
     def stop(self) -> None:
         """Stop the server and everything it started (its kernels), by its process group."""
         if self.process.poll() is None:
@@ -65,11 +77,16 @@ class Server:
         self._log_file.close()
 
 
-def start_voila(target: Path, log: Path, extra: Sequence[str] = ()) -> Server:
-    """Voila on one notebook (served at /) or on a folder (pages at /voila/render/NAME)."""
+def start_voila(target: Path, log: Path, extra: Sequence[str] = (), cull_idle: int = 5) -> Server:
+    """Voila on one notebook (served at /) or on a folder (pages at /voila/render/NAME).
+
+    As ``cnncourse dashboard`` does, kernels whose page was closed are culled once idle (here
+    after ``cull_idle`` seconds), so the pages a test has left do not pile up kernels."""
+    from cnncourse.cli import voila_cull_args
+
     port = free_port()
     server = Server([str(BIN / "voila"), "--no-browser", f"--port={port}",
-                     "--Voila.ip=127.0.0.1", *extra, str(target)],
+                     "--Voila.ip=127.0.0.1", *voila_cull_args(cull_idle), *extra, str(target)],
                     f"http://127.0.0.1:{port}/", log,
                     cwd=target if target.is_dir() else target.parent)
     server.wait_until_up()

@@ -102,6 +102,8 @@ def test_console_script_help_and_version():
     (["dashboard", "kernal"], ["did you mean 'kernel'"]),
     (["dashboard", "kernel", "--port", "abc"], ["port must be a number"]),
     (["dashboard", "kernel", "--port", "70000"], ["between 1 and 65535"]),
+    (["dashboard", "kernel", "--cull-idle", "soon"], ["--cull-idle", "whole number of seconds"]),
+    (["dashboard", "kernel", "--cull-idle", "-5"], ["--cull-idle", "0 (keep kernels) or more"]),
     (["data"], ["choose a command: download or info"]),
     (["data", "fetch"], ["invalid choice"]),
     (["data", "info", "--root", "/no/such/folder/anywhere"], ["does not exist", "--root"]),
@@ -133,6 +135,14 @@ def test_port_in_use_is_refused_with_a_free_alternative():
 
 
 # --------------------------------------------------------------------------------- dashboards
+
+def test_cull_args_free_kernels_whose_tab_is_gone():
+    assert cli.voila_cull_args(0) == []
+    assert cli.voila_cull_args(300) == ["--MappingKernelManager.cull_idle_timeout=300",
+                                        "--MappingKernelManager.cull_interval=60"]
+    assert cli.voila_cull_args(3) == ["--MappingKernelManager.cull_idle_timeout=3",
+                                      "--MappingKernelManager.cull_interval=1"]
+
 
 
 def test_list_names_every_dashboard_and_its_explorer():
@@ -241,8 +251,11 @@ def test_index_serves_all_dashboards_with_links(serve):
 # --------------------------------------------------------------------------------- data
 
 
-@pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
-                    reason="no MNIST folder on this machine")
+needs_mnist = pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
+                                 reason="no MNIST folder on this machine")
+
+
+@needs_mnist
 def test_data_info_reports_the_mnist_folder_from_the_environment():
     result = run("data", "info", env={"CNNCOURSE_DATA": str(MNIST)})
     assert result.returncode == 0, result.stderr
@@ -278,13 +291,41 @@ def test_data_download_without_network_fails_fast_with_one_line(tmp_path, monkey
     assert time.monotonic() - start < 60  # fails fast, falls back: no hang
 
 
-@pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
-                    reason="no MNIST folder on this machine")
-def test_data_download_into_a_folder_that_has_mnist_is_ready(capsys, monkeypatch):
+def mnist_copy(folder: Path, also_as_training: bool) -> Path:
+    """A folder with MNIST's test files (and, if asked, the same files named as training ones)."""
+    folder.mkdir()
+    for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
+        shutil.copy(MNIST / f"t10k-{kind}", folder / f"t10k-{kind}")
+        if also_as_training:
+            shutil.copy(MNIST / f"t10k-{kind}", folder / f"train-{kind}")
+    return folder
+
+
+@needs_mnist
+def test_data_download_into_a_folder_that_has_all_of_mnist_is_ready(tmp_path, capsys,
+                                                                     monkeypatch):
     monkeypatch.delenv("CNNCOURSE_DATA", raising=False)
-    assert cli.main(["data", "download", "--root", str(MNIST)]) == 0
+    monkeypatch.setattr(socket, "create_connection", None)  # no download may be tried
+    folder = mnist_copy(tmp_path / "mnist", also_as_training=True)
+    assert cli.main(["data", "download", "--root", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "ready: MNIST" in out and f"CNNCOURSE_DATA={MNIST.resolve()}" in out
+    assert "ready: MNIST from" in out and f"CNNCOURSE_DATA={folder.resolve()}" in out
+
+
+@needs_mnist
+def test_data_download_with_only_the_test_set_tries_for_the_rest(tmp_path, capsys, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    folder = mnist_copy(tmp_path / "mnist", also_as_training=False)
+    before = sorted(p.name for p in folder.iterdir())
+    assert cli.main(["data", "download", "--root", str(folder)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "could not download MNIST's training files" in err[0]
+    assert "go on using what is there: MNIST test set" in err[0]
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing lost
 
 
 # --------------------------------------------------------------------------------- lab
