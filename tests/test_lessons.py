@@ -196,3 +196,33 @@ def test_notebook_runs_top_to_bottom(path, data_setting, tmp_path, monkeypatch):
         shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert shown, f"{path.name} displayed no widget"
+    if path == ONE_CYCLE:
+        assert_one_cycle_makes_its_point(nb, data_setting[0])
+
+
+ONE_CYCLE = LESSONS / "11_one_cycle_training.ipynb"
+COMPARISON = re.compile(r"constant lr [\d.]+: ([\d.]+)%\s+1-cycle to [\d.]+: ([\d.]+)%")
+
+
+def assert_one_cycle_makes_its_point(nb: nbformat.NotebookNode, kind: str) -> None:
+    """Lesson 11's claim: at the same peak rate, a constant rate fails and 1-cycle trains."""
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.outputs if o.output_type == "stream")
+    match = COMPARISON.search(printed)
+    assert match, "lesson 11 printed no comparison of its two runs"
+    constant, cycled = map(float, match.groups())
+    assert constant < 30 and cycled > 85, (
+        f"on {kind} data the constant rate reached {constant}% and 1-cycle {cycled}%")
+
+
+@pytest.mark.slow
+def test_one_cycle_lesson_makes_its_point_on_the_offline_digits(data_setting, tmp_path,
+                                                                 monkeypatch):
+    """The execution test above covers the data it runs on; this covers the offline fallback
+    when that was MNIST."""
+    if data_setting[0] == "offline":
+        pytest.skip("the execution test already ran lesson 11 on the offline digits")
+    empty = tmp_path / "no-mnist"
+    empty.mkdir()
+    nb = execute(ONE_CYCLE, ("offline", {"CNNCOURSE_DATA": str(empty)}), tmp_path, monkeypatch)
+    assert_one_cycle_makes_its_point(nb, "offline")
