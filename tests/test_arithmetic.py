@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from torch import nn
 
@@ -94,12 +94,15 @@ def test_pool_stride_defaults_to_kernel():
 
 @given(pairs(st.integers(1, 10)), pairs(kernels), pairs(strides), pairs(paddings),
        pairs(st.integers(0, 3)), pairs(dilations))
+@example(hw=(1, 1), k=(5, 5), s=(2, 2), p=(3, 3), op=(1, 1), d=(1, 1))  # torch: a 0x0 map
 def test_conv_transpose_output_size_equals_convtranspose2d(hw, k, s, p, op, d):
     try:
         layer = nn.ConvTranspose2d(1, 1, k, s, p, op, dilation=d)
         expected = tuple(layer(torch.zeros(1, 1, *hw)).shape[2:])
     except (RuntimeError, ValueError):
         expected = None
+    if expected is not None and 0 in expected:
+        expected = None  # torch returns an empty map; the engine says the padding is too large
     if expected is None:
         with pytest.raises(ValueError, match="output_padding|padding"):
             conv_transpose_output_size(hw, k, s, p, op, d)
