@@ -64,7 +64,7 @@ def _port(text: str) -> int:
     return port
 
 
-def _seconds(text: str) -> int:
+def _cull_idle(text: str) -> int:
     try:
         seconds = int(text)
     except ValueError:
@@ -284,7 +284,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from .data import download_mnist
+    from .data import download_mnist, first_line
 
     folder, why = _data_root(args.root)
     if folder.exists() and not folder.is_dir():
@@ -297,7 +297,7 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     try:
         data = download_mnist(folder)
     except Exception as err:  # network or disk: say what the lessons will use instead
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = first_line(err)
         have = _load_quietly(folder, download=False) if folder.is_dir() else None
         if have is not None and not _is_fallback(have):
             print(f"cnncourse data: error: could not download MNIST's training files into "
@@ -372,7 +372,7 @@ def build_parser() -> Parser:
     dash.add_argument("--port", type=_port, metavar="P",
                       help=f"port to serve on (default: the first free one from {DEFAULT_PORT})")
     dash.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    dash.add_argument("--cull-idle", type=_seconds, metavar="S", default=DEFAULT_CULL_IDLE_S,
+    dash.add_argument("--cull-idle", type=_cull_idle, metavar="S", default=DEFAULT_CULL_IDLE_S,
                       help="free a kernel S seconds after its browser tab is closed and it is "
                            f"idle (default {DEFAULT_CULL_IDLE_S}; 0 keeps every kernel)")
     dash.set_defaults(func=cmd_dashboard)

@@ -325,6 +325,11 @@ def _download(root: Path, timeout: float) -> None:
         socket.setdefaulttimeout(previous)
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def download_mnist(root: str | os.PathLike | None = None, timeout: float = 5.0) -> ImageData:
     """Make sure ``root`` holds all of MNIST, training and test files, downloading what is
     missing, and load it. Raises ``ConnectionError`` (or the download's own error) when that
@@ -356,13 +361,9 @@ def load_mnist(root: str | os.PathLike | None = None, download: bool = True,
     reason = f"no MNIST files in {folder}"
     if download:
         try:
-            _download(folder, timeout)
-            data = _from_folder(folder)
-            if data is not None:
-                return data
+            return download_mnist(folder, timeout)
         except Exception as err:  # any network or disk failure leads to the fallback
-            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            reason += f" and the download failed ({first_line})"
+            reason += f" and the download failed ({first_line(err)})"
     else:
         reason += " and download=False"
     data = load_digits_28()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from cnncourse import cli, course_files
+
+from .servers import Server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST = Path(os.environ.get("CNNCOURSE_DATA", ROOT.parent / "shared" / "data" / "mnist"))
@@ -34,12 +35,6 @@ def run(*args: str, env: dict | None = None, cwd: Path | None = None,
         timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([*command(), *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -167,16 +162,13 @@ def test_dashboard_names_resolve(given, stem):
     assert cli.resolve_dashboard(given, dashboards) == stem
 
 
-class Served:
-    """``cnncourse dashboard ...`` running as a child process, stopped by its PID."""
+class Served(Server):
+    """``cnncourse dashboard ...`` running as a child process, stopped by its process group."""
 
     def __init__(self, args: list[str], log: Path):
-        self.log = log
         self.port = free_port()
-        self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [*command(), "dashboard", *args, "--port", str(self.port), "--no-browser"],
-            cwd=ROOT, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True)
+        super().__init__([*command(), "dashboard", *args, "--port", str(self.port),
+                          "--no-browser"], f"http://127.0.0.1:{self.port}/", log, cwd=ROOT)
 
     def fetch(self, path: str = "", timeout: float = 300) -> str:
         """The page at ``path``, once the server answers (Voila runs the notebook first)."""
@@ -186,24 +178,13 @@ class Served:
                 raise AssertionError(f"server exited with {self.process.returncode}:\n"
                                      f"{self.log.read_text(errors='replace')[-3000:]}")
             try:
-                url = f"http://127.0.0.1:{self.port}/{path}"
-                with urllib.request.urlopen(url, timeout=timeout) as response:
+                with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
                     assert response.status == 200
                     return response.read().decode("utf-8", errors="replace")
             except (urllib.error.URLError, ConnectionError) as err:
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"no answer from {url}: {err}") from None
+                    raise AssertionError(f"no answer from {self.url + path}: {err}") from None
                 time.sleep(0.5)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # Voila shuts its kernels down on SIGTERM
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # the group we started
-                self.process.wait(timeout=10)
-        self._out.close()
 
 
 @pytest.fixture

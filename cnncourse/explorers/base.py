@@ -107,11 +107,10 @@ class Explorer:
     @contextmanager
     def hold(self) -> Iterator[None]:
         """Change several controls at once, with one redraw at the end."""
-        self._hold_depth += 1
         try:
-            yield
+            with self._quietly():
+                yield
         finally:
-            self._hold_depth -= 1
             if self._hold_depth == 0:
                 self.update()
 
