@@ -3,6 +3,7 @@
 The execution tests use MNIST from ``$CNNCOURSE_DATA`` when that folder exists; otherwise they
 run on the offline fallback: ``CNNCOURSE_DATA`` points at an empty folder and the kernel's
 network is cut off, as in a classroom without internet. The total time is printed at the end.
+``tests/test_claims.py`` runs the lessons with experiments on both data sets and thread counts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from cnncourse.claims import notebook_claims
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "lessons"
 DASHBOARDS = LESSONS / "dashboards"
@@ -23,18 +26,6 @@ DASHBOARDS = LESSONS / "dashboards"
 LESSON_FILES = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
 DASHBOARD_FILES = sorted(p for p in DASHBOARDS.glob("*.ipynb") if p.stem != "index")
 ALL_FILES = LESSON_FILES + DASHBOARD_FILES + [DASHBOARDS / "index.ipynb"]
-
-# Run first in every notebook when no MNIST folder is available: no network, so load_mnist
-# must fall back quickly to its embedded digits (and nothing is downloaded into a user cache).
-OFFLINE_CELL = """\
-import socket
-
-def _no_network(*args, **kwargs):
-    raise OSError("network disabled by tests/test_lessons.py (offline classroom)")
-
-socket.socket.connect = _no_network
-socket.create_connection = _no_network
-"""
 
 TIMES: dict[str, float] = {}
 
@@ -158,26 +149,21 @@ def report_total_time(request):
 
 
 def execute(path: Path, setting, workdir: Path, monkeypatch) -> nbformat.NotebookNode:
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+
+    from cnncourse.claims import run_notebook
 
     kind, env = setting
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PYTHONWARNINGS", "default")
-    nb = read(path)
-    if kind == "offline":
-        nb.cells.insert(0, nbformat.v4.new_code_cell(OFFLINE_CELL))
-    client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(workdir)}})
     start = time.perf_counter()
     try:
-        client.execute()
+        return run_notebook(path, offline=kind == "offline", workdir=workdir)
     except CellExecutionError as err:
         pytest.fail(f"{path.relative_to(LESSONS)} failed ({kind} data):\n{err}", pytrace=False)
     finally:
         TIMES[f"{path.relative_to(LESSONS)} ({kind})"] = time.perf_counter() - start
-    return nb
 
 
 @pytest.mark.slow
@@ -196,33 +182,5 @@ def test_notebook_runs_top_to_bottom(path, data_setting, tmp_path, monkeypatch):
         shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert shown, f"{path.name} displayed no widget"
-    if path == ONE_CYCLE:
-        assert_one_cycle_makes_its_point(nb, data_setting[0])
-
-
-ONE_CYCLE = LESSONS / "11_one_cycle_training.ipynb"
-COMPARISON = re.compile(r"constant lr [\d.]+: ([\d.]+)%\s+1-cycle to [\d.]+: ([\d.]+)%")
-
-
-def assert_one_cycle_makes_its_point(nb: nbformat.NotebookNode, kind: str) -> None:
-    """Lesson 11's claim: at the same peak rate, a constant rate fails and 1-cycle trains."""
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                      for o in c.outputs if o.output_type == "stream")
-    match = COMPARISON.search(printed)
-    assert match, "lesson 11 printed no comparison of its two runs"
-    constant, cycled = map(float, match.groups())
-    assert constant < 30 and cycled > 85, (
-        f"on {kind} data the constant rate reached {constant}% and 1-cycle {cycled}%")
-
-
-@pytest.mark.slow
-def test_one_cycle_lesson_makes_its_point_on_the_offline_digits(data_setting, tmp_path,
-                                                                 monkeypatch):
-    """The execution test above covers the data it runs on; this covers the offline fallback
-    when that was MNIST."""
-    if data_setting[0] == "offline":
-        pytest.skip("the execution test already ran lesson 11 on the offline digits")
-    empty = tmp_path / "no-mnist"
-    empty.mkdir()
-    nb = execute(ONE_CYCLE, ("offline", {"CNNCOURSE_DATA": str(empty)}), tmp_path, monkeypatch)
-    assert_one_cycle_makes_its_point(nb, "offline")
+    claims = notebook_claims(nb)
+    assert all(c["held"] for c in claims), claims  # a contradicted claim stops the run
