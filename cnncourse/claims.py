@@ -25,14 +25,19 @@ CLAIM_MIMETYPE = "application/vnd.cnncourse.claim+json"
 
 @dataclass(frozen=True)
 class Claim:
-    """One checked sentence: its text, whether this run bore it out, and the numbers."""
+    """One checked sentence: its text, whether this run bore it out, and the numbers.
+    ``checked`` is False for a claim that does not apply to this run (``held`` is then True)."""
 
     text: str
     held: bool
     numbers: dict = field(default_factory=dict)
     threads: int = 1
+    checked: bool = True
+    not_checked_because: str = ""
 
     def __str__(self) -> str:
+        if not self.checked:
+            return f"claim not checked here ({self.not_checked_because}): {self.text}"
         mark = "holds" if self.held else "DOES NOT HOLD"
         return f"claim {mark}: {self.text}\n    {_format(self.numbers)}"
 
@@ -66,12 +71,22 @@ def _format(numbers: dict) -> str:
     return ", ".join(f"{name} = {value}" for name, value in numbers.items())
 
 
-def claim(text: str, held: bool, **numbers) -> Claim:
+def claim(text: str, held: bool, only_on: str | None = None, data=None, **numbers) -> Claim:
     """Check one sentence of a lesson: ``held`` is the condition computed from this run,
     ``numbers`` the values it was computed from (shown either way). Raises ``ClaimFailed``
-    when the run contradicts the text."""
+    when the run contradicts the text.
+
+    A claim that the lesson makes for one data set only (``only_on="MNIST"``) is checked when
+    ``data.name`` is that, and otherwise shown as not checked, with the reason."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("text must be the sentence being checked, e.g. 'the loss falls'")
+    if only_on is not None and getattr(data, "name", None) != only_on:
+        name = getattr(data, "name", None) or "unnamed"
+        result = Claim(text.strip(), True, _plain(numbers), torch.get_num_threads(),
+                       checked=False, not_checked_because=f"stated for {only_on}, this run "
+                       f"uses {name} data")
+        _show(result)
+        return result
     result = Claim(text.strip(), bool(held), _plain(numbers), torch.get_num_threads())
     _show(result)
     if not result.held:

@@ -43,7 +43,8 @@ VALID_FRACTION = 0.2  # a single image set is split 80 % training, 20 % validati
 class ImageData:
     """Training and validation images (uint8 ``[N, H, W]``) with int64 labels ``[N]``.
 
-    ``source`` is a one-line description of where the images came from.
+    ``source`` is a one-line description of where the images came from; ``name`` is
+    ``"MNIST"``, ``"digits"`` (the offline fallback) or whatever a caller sets.
     """
 
     train_x: torch.Tensor
@@ -51,6 +52,7 @@ class ImageData:
     valid_x: torch.Tensor
     valid_y: torch.Tensor
     source: str = ""
+    name: str = ""
     classes: tuple[str, ...] = tuple("0123456789")
     _stats: tuple[float, float] | None = field(default=None, init=False)
 
@@ -276,14 +278,14 @@ def _from_folder(root: Path) -> ImageData | None:
     if train and test:
         tx, ty = load_idx(*train)
         vx, vy = load_idx(*test)
-        return ImageData(tx, ty, vx, vy, source=(
+        return ImageData(tx, ty, vx, vy, name="MNIST", source=(
             f"MNIST from {root}: {len(tx):,} training images, and the {len(vx):,} test images "
             "for validation"))
     if test or train:
         x, y = load_idx(*(test or train))
         tx, ty, vx, vy = _split(x, y)
         which = "test" if test else "training"
-        return ImageData(tx, ty, vx, vy, source=(
+        return ImageData(tx, ty, vx, vy, name="MNIST", source=(
             f"MNIST {which} set from {root} ({len(x):,} images): images 0-{len(tx) - 1:,} for "
             f"training, {len(tx):,}-{len(x) - 1:,} for validation"))
     return None
@@ -390,6 +392,6 @@ def load_digits_28(seed: int = 0) -> ImageData:
     labels = torch.tensor(digits.target, dtype=torch.int64)
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     tx, ty, vx, vy = _split(images[order], labels[order])
-    return ImageData(tx, ty, vx, vy, source=(
+    return ImageData(tx, ty, vx, vy, name="digits", source=(
         f"scikit-learn's 8x8 handwritten digits resized to 28x28 ({len(tx):,} training, "
         f"{len(vx):,} validation images)"))

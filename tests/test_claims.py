@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
 # The lessons whose text states the outcome of an experiment, and how many claims each checks.
 EXPERIMENTS = {"07_why_cnns.ipynb": 3, "08_equivariance.ipynb": 3,
-               "11_one_cycle_training.ipynb": 5, "12_batch_normalization.ipynb": 5,
+               "11_one_cycle_training.ipynb": 6, "12_batch_normalization.ipynb": 5,
                "13_loss_functions.ipynb": 1}
 # The ones that train, and so repeat each training for three seeds.
 TRAINING = {"07_why_cnns.ipynb", "11_one_cycle_training.ipynb", "12_batch_normalization.ipynb",
@@ -47,6 +47,19 @@ def test_a_contradicted_claim_says_what_was_expected_and_what_came_out():
 def test_a_claim_needs_its_sentence():
     with pytest.raises(ValueError, match="text must be the sentence"):
         claim("  ", True)
+
+
+def test_a_claim_for_one_data_set_is_not_checked_on_another(capsys):
+    class Digits:
+        name = "digits"
+
+    result = claim("on MNIST the CNN wins", False, only_on="MNIST", data=Digits(), x=1)
+    assert result.held and not result.checked
+    assert "not checked here (stated for MNIST, this run uses digits data)" in (
+        capsys.readouterr().out)
+    Digits.name = "MNIST"
+    with pytest.raises(ClaimFailed):
+        claim("on MNIST the CNN wins", False, only_on="MNIST", data=Digits(), x=1)
 
 
 def test_claim_records_are_read_back_from_notebook_outputs():
@@ -105,5 +118,7 @@ def test_every_claim_holds_for_three_seeds(name, data, threads, tmp_path, monkey
     claims = run_and_read(name, data, threads, tmp_path, monkeypatch)
     assert len(claims) == EXPERIMENTS[name], [c["text"] for c in claims]
     assert all(c["threads"] == threads for c in claims)
+    if data == "mnist":
+        assert all(c["checked"] for c in claims), [c["text"] for c in claims]
     failed = [f"{c['text']}: {c['numbers']}" for c in claims if not c["held"]]
     assert not failed, f"{name} on {data} with {threads} thread(s): {failed}"
