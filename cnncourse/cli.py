@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import course_files
+from .errors import CommandError
 
 DEFAULT_PORT = 8866  # Voila's usual port
 # Voila's own shutdown request on closing a tab is refused (voila-dashboards/voila#1458), so
@@ -29,10 +30,6 @@ DEFAULT_PORT = 8866  # Voila's usual port
 DEFAULT_CULL_IDLE_S = 300
 DEFAULT_LAB_DIR = "cnncourse-lessons"
 HOST = "127.0.0.1"
-
-
-class CommandError(Exception):
-    """A problem the user can fix: printed as one line, exit code 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -433,8 +430,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the importable module's main, so that other modules' `from .cli import CommandError`
-    # is the very class caught there (under -m this file is also loaded as __main__).
-    from cnncourse.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -32,7 +32,7 @@ from typing import Any
 
 from traitlets.config import Configurable
 
-from .cli import CommandError
+from .errors import CommandError
 
 CONFIG_FILE = "nbgrader_config.py"
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"

@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 
 from cnncourse.arithmetic import (
+    conv_output_formula,
     conv_output_size,
     conv_transpose_output_size,
     count_parameters,
@@ -24,11 +25,12 @@ from cnncourse.arithmetic import (
     receptive_field,
 )
 from cnncourse.conv import conv_matrix
-from cnncourse.explorers import ALL, Explorer, control_range
+from cnncourse.explorers import ALL, Explorer, Problem, control_range
 from cnncourse.explorers import channels as channels_explorer
 from cnncourse.explorers import kernel as kernel_explorer
 from cnncourse.explorers import pooling as pooling_explorer
 from cnncourse.explorers.receptive_field import STACKS, parse_layers
+from cnncourse.pooling import pool2d
 from cnncourse.schedules import one_cycle
 
 from .explorer_tools import control_values, other_value, snapshot
@@ -164,6 +166,8 @@ def test_no_setting_crashes_and_invalid_ones_explain_themselves(name, data):
         value = data.draw(control_values(explorer, control), label=control)
         explorer.controls[control].value = value  # must not raise
         assert isinstance(explorer.message, str)
+        if explorer.scene is not None:  # the scene always belongs to the current controls
+            assert explorer.scene.settings == explorer.settings()
     expected = expected_message(name, explorer)
     if expected:
         assert explorer.message, f"{_values(explorer)} should be explained"
@@ -179,15 +183,18 @@ def test_no_setting_crashes_and_invalid_ones_explain_themselves(name, data):
 @pytest.mark.parametrize("name", ENGINE_ONLY)
 def test_an_unexpected_error_becomes_a_message(name, monkeypatch):
     explorer = ALL[name]()
+    on_scenes = explorer.scene is not None  # settings -> scene -> view, or still render()
 
-    def broken():
+    def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(explorer, "render", broken)
+    monkeypatch.setattr(explorer, "compute" if on_scenes else "render", broken)
     control = next(iter(explorer.controls))
     explorer.controls[control].value = other_value(explorer, control)
     assert "boom" in explorer.message and "unexpected" in explorer.message
     assert "boom" in explorer._message_html.value
+    if on_scenes:
+        assert isinstance(explorer.scene, Problem) and "boom" in explorer.scene.message
 
 
 def test_hold_redraws_once():
@@ -334,24 +341,27 @@ def test_conv_as_matmul_matrix_and_check_are_the_engines(n, k, p, s, seed, numbe
 @settings(max_examples=40)
 @given(k=st.integers(1, 6), s=st.integers(1, 6), p=st.integers(0, 3),
        mode=st.sampled_from(["max", "avg", "min"]), maps=st.booleans())
-def test_pooling_shows_the_engine_sizes_and_head_parameters(k, s, p, mode, maps):
+def test_pooling_scene_holds_the_engine_sizes_pools_and_head_parameters(k, s, p, mode, maps):
     explorer = _fresh("PoolingExplorer")
     c = explorer.controls
     with explorer.hold():
         c["kernel_size"].value, c["stride"].value, c["padding"].value = k, s, p
         c["mode"].value = mode
         c["source"].value = c["source"].options[1 if maps else 0]
+    scene = explorer.scene
+    assert scene.settings == explorer.settings()
     channels = 4 if maps else 1
     try:
         o = pool_output_size(28, k, s, p)
     except ValueError as err:
-        assert explorer.message == str(err)
+        assert isinstance(scene, Problem) and scene.message == str(err) == explorer.message
         return
-    text = _text(explorer.formula.value) + _text(explorer.heads.value)
-    assert f"= {o}" in text and f"({channels}, {o}, {o})" in text
-    flat = count_parameters(nn.Linear(channels * o * o, 10))
-    gap = count_parameters(nn.Linear(channels, 10))
-    assert f"{flat:,} parameters" in text and f"{gap:,} parameters" in text
+    assert scene.out_size == o and scene.maps.shape == (channels, 28, 28)
+    assert torch.equal(scene.pooled, pool2d(scene.maps, k, s, p, mode=mode))
+    assert scene.formula == conv_output_formula(28, k, s, p)
+    assert scene.flatten_parameters == count_parameters(nn.Linear(channels * o * o, 10))
+    assert scene.gap_parameters == count_parameters(nn.Linear(channels, 10))
+    assert scene.gap == pytest.approx(scene.pooled.mean(dim=(1, 2)).tolist())
     width, height = _png_size(explorer.output_image.value)
     assert height == o * pooling_explorer.CELL * s  # each output drawn over its stride
     assert int(explorer.output_image.width) == width * pooling_explorer.ZOOM

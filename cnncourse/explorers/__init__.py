@@ -8,8 +8,10 @@ In a notebook, an explorer shows itself::
 Every explorer exposes ``controls`` (name -> ipywidgets value widget), ``view`` (the widget
 shown), ``update()`` (redraw from the controls; observers call it on every change) and
 ``message`` (``""``, or why the current setting cannot be drawn). Setting
-``explorer.controls["stride"].value = 2`` redraws before the assignment returns. See
-:mod:`cnncourse.explorers.base`.
+``explorer.controls["stride"].value = 2`` redraws before the assignment returns. Explorers on
+the settings -> scene -> view protocol (PoolingExplorer so far) also expose ``settings()``,
+``compute(settings)`` and ``scene``: the frozen result for the current controls, or a
+``Problem`` carrying the message. See :mod:`cnncourse.explorers.base`.
 
 ``ALL`` maps each explorer's name to its class; every class opens with no arguments:
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
@@ -17,7 +19,7 @@ ConvAsMatmulExplorer, PoolingExplorer, LossExplorer, OneCycleExplorer, TrainingE
 DrawDigitExplorer.
 """
 
-from .base import ControlRange, Explorer, control_range
+from .base import ControlRange, Explorer, Problem, control_range
 from .channels import ChannelsExplorer
 from .conv_arithmetic import ConvArithmeticExplorer
 from .conv_matmul import ConvAsMatmulExplorer
@@ -42,4 +44,4 @@ ALL: dict[str, type[Explorer]] = {
     "DrawDigitExplorer": DrawDigitExplorer,
 }
 
-__all__ = ["ALL", "ControlRange", "Explorer", "control_range", *ALL]
+__all__ = ["ALL", "ControlRange", "Explorer", "Problem", "control_range", *ALL]

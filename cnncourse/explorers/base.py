@@ -1,12 +1,20 @@
-"""The protocol every explorer follows: controls -> update() -> view, with a message for misuse.
+"""The protocol every explorer follows: settings -> scene -> view, with a message for misuse.
 
-An explorer holds no math of its own. Its ``controls`` (ipywidgets value widgets) feed the
-engine, and ``render()`` turns the engine's answer into pictures and text inside ``view``.
-Observers are synchronous, so setting ``explorer.controls["stride"].value = 2`` from Python
-has redrawn the view by the time the assignment returns.
+An explorer holds no math of its own. It has three parts:
 
-A setting that the engine refuses (a kernel larger than the padded input, say) never raises:
-its ``ValueError`` becomes ``message``, shown in the view in place of the pictures.
+- ``settings()`` reads the ``controls`` (ipywidgets value widgets) into a frozen dataclass;
+- ``compute(settings)`` returns a frozen dataclass ``Scene`` of everything the view shows. It
+  calls the engine only: no widgets, no pictures, no threads, no side effects;
+- ``draw(scene)`` touches widgets only.
+
+``explorer.scene`` always holds the scene of the current controls. Observers are synchronous,
+so after ``explorer.controls["stride"].value = 2`` from Python the scene is new and the view
+redrawn. A setting that the engine refuses (a kernel larger than the padded input, say) never
+raises: its ``ValueError`` gives a ``Problem`` scene that carries the message, shown in the
+view in place of the pictures.
+
+Explorers not yet moved to this shape implement ``render()`` instead, which reads the
+controls, calls the engine and redraws in one go (``scene`` is then ``None``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import html
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import ipywidgets as widgets
 import torch
@@ -25,13 +34,25 @@ MESSAGE_STYLE = ("background:#fff4ce;border-left:4px solid #d89b00;padding:4px 8
                  "margin:4px 0;font-family:sans-serif")
 
 
-class Explorer:
-    """Base class: subclasses fill ``controls``, build ``view`` and implement ``render()``.
+UNEXPECTED = ("Something unexpected went wrong ({kind}: {error}). Try another setting; please "
+              "report this if it persists.")
 
-    ``render()`` reads the control values, calls the engine and redraws the view. It returns
-    ``""`` (or ``None``) when all is well, or a note to show next to a picture that is still
-    drawn. A ``ValueError`` it raises becomes the ``message``; ``clear()`` then blanks the
-    pictures so that nothing stale is left on screen.
+
+@dataclass(frozen=True)
+class Problem:
+    """The scene of settings that cannot be shown: the settings, and the message saying why
+    and what would work."""
+
+    settings: Any
+    message: str
+
+
+class Explorer:
+    """Base class: subclasses fill ``controls``, build ``view`` and implement ``settings()``,
+    ``compute(settings)`` and ``draw(scene)`` (see the module's docstring).
+
+    A scene may carry a ``note`` (a string) to show next to a picture that is still drawn.
+    After a ``Problem`` scene, ``clear()`` blanks the pictures so that nothing stale is left.
     """
 
     title = ""
@@ -44,6 +65,7 @@ class Explorer:
         self.view: widgets.Box = widgets.VBox()
         self._message_html = widgets.HTML(layout=widgets.Layout(display="none"))
         self._hold_depth = 0
+        self.scene: Any = None
 
     # -- building ---------------------------------------------------------------------------
 
@@ -63,15 +85,43 @@ class Explorer:
 
     # -- the protocol -----------------------------------------------------------------------
 
+    def settings(self) -> Any:
+        """The current control values, as a frozen dataclass."""
+        raise NotImplementedError
+
+    def compute(self, settings: Any) -> Any:
+        """The scene for ``settings``, from the engine alone; raise ``ValueError`` with a
+        message for settings that cannot be shown."""
+        raise NotImplementedError
+
+    def draw(self, scene: Any) -> None:
+        """Show ``scene`` in the widgets."""
+        raise NotImplementedError
+
     def render(self) -> str | None:
-        """Recompute from the controls and redraw; return a note or raise ``ValueError``."""
+        """For explorers not yet on settings -> scene -> view: recompute from the controls and
+        redraw; return a note or raise ``ValueError``."""
         raise NotImplementedError
 
     def clear(self) -> None:
         """Blank the pictures after a setting that cannot be drawn (default: leave them)."""
 
+    def scene_for(self, settings: Any) -> Any:
+        """``compute(settings)``, or the ``Problem`` that explains why it cannot be shown;
+        never raises."""
+        try:
+            with single_thread():
+                return self.compute(settings)
+        except ValueError as err:
+            return Problem(settings, str(err))
+        except Exception as err:  # noqa: BLE001 - a widget must survive whatever happens
+            return Problem(settings, UNEXPECTED.format(kind=type(err).__name__, error=err))
+
     def update(self) -> None:
-        """Redraw from the current control values; never raises."""
+        """Recompute the scene from the current control values and redraw; never raises."""
+        if type(self).compute is not Explorer.compute:
+            self._update_scene()
+            return
         try:
             with single_thread():
                 note = self.render() or ""
@@ -79,8 +129,26 @@ class Explorer:
             note = str(err)
             self._clear_quietly()
         except Exception as err:  # noqa: BLE001 - a widget must survive whatever happens
-            note = (f"Something unexpected went wrong ({type(err).__name__}: {err}). "
-                    "Try another setting; please report this if it persists.")
+            note = UNEXPECTED.format(kind=type(err).__name__, error=err)
+            self._clear_quietly()
+        self._show_message(note)
+
+    def _update_scene(self) -> None:
+        try:
+            settings = self.settings()
+        except ValueError as err:  # a control whose text cannot be read
+            self.scene = Problem(None, str(err))
+        else:
+            self.scene = self.scene_for(settings)
+        if isinstance(self.scene, Problem):
+            self._clear_quietly()
+            self._show_message(self.scene.message)
+            return
+        try:
+            self.draw(self.scene)
+            note = getattr(self.scene, "note", "")
+        except Exception as err:  # noqa: BLE001 - drawing must not take the widget down
+            note = UNEXPECTED.format(kind=type(err).__name__, error=err)
             self._clear_quietly()
         self._show_message(note)
 
@@ -190,4 +258,4 @@ def _labelled(widget) -> list[tuple[str, object]]:
     return [o if isinstance(o, tuple) else (str(o), o) for o in options]
 
 
-__all__ = ["ControlRange", "Explorer", "control_range", "single_thread"]
+__all__ = ["ControlRange", "Explorer", "Problem", "control_range", "single_thread"]

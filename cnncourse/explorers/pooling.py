@@ -8,13 +8,14 @@ count) grow with the image; a global average pool keeps one number per channel.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import torch
 from PIL import ImageDraw
 from torch import nn
 
-from cnncourse.arithmetic import count_parameters, pool_output_size
+from cnncourse.arithmetic import conv_output_formula, count_parameters, pool_output_size
 from cnncourse.kernels import KERNELS, apply_kernel
 from cnncourse.pooling import global_avg_pool, pool2d
 
@@ -29,7 +30,32 @@ FEATURE_KERNELS = ("top_edge", "bottom_edge", "left_edge", "right_edge")
 SOURCES = ("digit", "edge feature maps (4 channels)")
 
 
-def _head_parameters(inputs: int) -> int:
+@dataclass(frozen=True)
+class PoolSettings:
+    source: str
+    index: int
+    mode: str
+    kernel_size: int
+    stride: int
+    padding: int
+
+
+@dataclass(frozen=True, eq=False)
+class PoolScene:
+    """What the view shows: the maps, their pooled version and the two classifier heads."""
+
+    settings: PoolSettings
+    maps: torch.Tensor  # (C, n, n), pooled as they are
+    pooled: torch.Tensor  # (C, out_size, out_size)
+    out_size: int
+    formula: str  # the output-size formula with the numbers filled in
+    gap: tuple[float, ...]  # the global average of each pooled channel
+    flatten_inputs: int
+    flatten_parameters: int  # Linear(flatten_inputs, 10)
+    gap_parameters: int  # Linear(channels, 10)
+
+
+def head_parameters(inputs: int) -> int:
     """Parameters of ``nn.Linear(inputs, 10)``, counted without allocating the weights."""
     return count_parameters(nn.Linear(inputs, N_CLASSES, device="meta"))
 
@@ -65,41 +91,49 @@ class PoolingExplorer(Explorer):
             self.heads])
         self._assemble(c, controls_box, body)
 
-    def maps(self) -> torch.Tensor:
+    def settings(self) -> PoolSettings:
+        return PoolSettings(**{name: w.value for name, w in self.controls.items()})
+
+    def maps(self, settings: PoolSettings) -> torch.Tensor:
         """The ``(C, 28, 28)`` maps being pooled."""
-        digit = self.digits.images[self.controls["index"].value]
-        if self.controls["source"].value == SOURCES[0]:
+        digit = self.digits.images[settings.index]
+        if settings.source == SOURCES[0]:
             return digit[None]
         return apply_kernel(digit, self._edges, padding=1).clamp(min=0)  # ReLU'd edge maps
 
-    def render(self) -> str:
-        v = {name: w.value for name, w in self.controls.items()}
-        k, s, p, mode = v["kernel_size"], v["stride"], v["padding"], v["mode"]
-        x = self.maps()
+    def compute(self, settings: PoolSettings) -> PoolScene:
+        k, s, p = settings.kernel_size, settings.stride, settings.padding
+        x = self.maps(settings)
         c, n = x.shape[0], x.shape[-1]
-        out_size = pool_output_size(n, k, s, p)
-        out = pool2d(x, k, s, p, mode=mode)
-        gap = global_avg_pool(out[None])[0]
+        out_size = pool_output_size(n, k, s, p)  # a ValueError explains a window that won't fit
+        pooled = pool2d(x, k, s, p, mode=settings.mode)
+        gap = tuple(float(g) for g in global_avg_pool(pooled[None])[0])
+        flat = c * out_size * out_size
+        return PoolScene(settings, x, pooled, out_size, conv_output_formula(n, k, s, p), gap,
+                         flat, head_parameters(flat), head_parameters(c))
 
+    def draw(self, scene: PoolScene) -> None:
+        k, s, p = scene.settings.kernel_size, scene.settings.stride, scene.settings.padding
+        x, out, o = scene.maps, scene.pooled, scene.out_size
+        c, n = x.shape[0], x.shape[-1]
         top = float(x.max()) or 1.0
         r.show(self.input_image, r.beside([_map_picture(m, top, k, p) for m in x], gap=6), ZOOM)
         r.show(self.output_image, r.beside([
             r.image(r.enlarge(r.grey(m, 0.0, top), CELL * s)) for m in out], gap=6), ZOOM)
         self.formula.value = (
-            f"<code>output = floor((n + 2p - k) / s) + 1 = floor(({n} + 2*{p} - {k}) / {s}) + 1"
-            f" = {out_size}</code> &rarr; shape ({c}, {n}, {n}) becomes <b>({c}, {out_size}, "
-            f"{out_size})</b>; a {mode} pool has no weights")
-        flat = c * out_size * out_size
-        values = ", ".join(f"{float(g):.3f}" for g in gap)
+            f"<code>output = floor((n + 2p - k) / s) + 1 = {scene.formula}</code> &rarr; shape "
+            f"({c}, {n}, {n}) becomes <b>({c}, {o}, {o})</b>; a {scene.settings.mode} pool has "
+            "no weights")
+        values = ", ".join(f"{g:.3f}" for g in scene.gap)
         self.heads.value = (
             "<b>The classifier head after this pool</b> (10 classes):<ul>"
-            f"<li>flatten: {c}*{out_size}*{out_size} = {flat} numbers &rarr; "
-            f"<code>Linear({flat}, 10)</code>: <b>{_head_parameters(flat):,}</b> parameters, "
-            "and a bigger image would need a bigger head</li>"
+            f"<li>flatten: {c}*{o}*{o} = {scene.flatten_inputs} numbers &rarr; "
+            f"<code>Linear({scene.flatten_inputs}, 10)</code>: "
+            f"<b>{scene.flatten_parameters:,}</b> parameters, and a bigger image would need a "
+            "bigger head</li>"
             f"<li>global average pool: one mean per channel, ({html.escape(values)}) &rarr; "
-            f"<code>Linear({c}, 10)</code>: <b>{_head_parameters(c):,}</b> parameters, "
+            f"<code>Linear({c}, 10)</code>: <b>{scene.gap_parameters:,}</b> parameters, "
             "whatever the image size</li></ul>")
-        return ""
 
     def clear(self) -> None:
         r.show(self.output_image, r.blank(168, 168, "no output"))
@@ -112,4 +146,4 @@ def _map_picture(m: torch.Tensor, top: float, k: int, padding: int):
     return picture
 
 
-__all__ = ["PoolingExplorer"]
+__all__ = ["PoolScene", "PoolSettings", "PoolingExplorer"]
