@@ -35,6 +35,17 @@ def _check_number(value: float, name: str, low: float, high: float = math.inf,
     return float(value)
 
 
+def phase_ends(total_steps: int, pct_start: float = 0.3, three_phase: bool = False,
+               ) -> list[float]:
+    """The steps at which the warm-up (and, with ``three_phase``, the way back down) ends,
+    counted as torch's ``OneCycleLR`` counts them: the last step of each phase but the final
+    one, which ends at ``total_steps - 1``. They need not be whole numbers."""
+    ends = [pct_start * total_steps - 1]
+    if three_phase:
+        ends.append(2 * pct_start * total_steps - 2)
+    return ends
+
+
 def one_cycle(total_steps: int, max_lr: float, pct_start: float = 0.3, div_factor: float = 25.0,
               final_div_factor: float = 1e4, base_momentum: float = 0.85,
               max_momentum: float = 0.95, anneal_strategy: str = "cos",
@@ -61,18 +72,18 @@ def one_cycle(total_steps: int, max_lr: float, pct_start: float = 0.3, div_facto
 
     initial_lr = max_lr / div_factor
     min_lr = initial_lr / final_div_factor
-    warmup_end = pct_start * total_steps - 1
+    ends = [*phase_ends(total_steps, pct_start, three_phase), total_steps - 1]
     # Each phase: (last step of the phase, lr from, lr to, momentum from, momentum to).
     if three_phase:
         phases = [
-            (warmup_end, initial_lr, max_lr, max_momentum, base_momentum),
-            (2 * pct_start * total_steps - 2, max_lr, initial_lr, base_momentum, max_momentum),
-            (total_steps - 1, initial_lr, min_lr, max_momentum, max_momentum),
+            (ends[0], initial_lr, max_lr, max_momentum, base_momentum),
+            (ends[1], max_lr, initial_lr, base_momentum, max_momentum),
+            (ends[2], initial_lr, min_lr, max_momentum, max_momentum),
         ]
     else:
         phases = [
-            (warmup_end, initial_lr, max_lr, max_momentum, base_momentum),
-            (total_steps - 1, max_lr, min_lr, base_momentum, max_momentum),
+            (ends[0], initial_lr, max_lr, max_momentum, base_momentum),
+            (ends[1], max_lr, min_lr, base_momentum, max_momentum),
         ]
 
     lrs, moms = [], []
@@ -90,4 +101,4 @@ def one_cycle(total_steps: int, max_lr: float, pct_start: float = 0.3, div_facto
     return lrs, moms
 
 
-__all__ = ["anneal_cos", "anneal_linear", "one_cycle"]
+__all__ = ["anneal_cos", "anneal_linear", "one_cycle", "phase_ends"]

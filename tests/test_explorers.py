@@ -414,10 +414,26 @@ def test_one_cycle_curves_are_the_engines():
     lrs, moms = one_cycle(300, c["max_lr"].value, 0.25, c["div_factor"].value,
                           c["final_div_factor"].value, c["base_momentum"].value,
                           c["max_momentum"].value, "linear", True)
-    assert explorer.lrs == lrs and explorer.moms == moms
+    scene = explorer.scene
+    assert scene.lrs == tuple(lrs) and scene.moms == tuple(moms)
+    assert scene.boundaries == (0.25 * 300 - 1, 2 * 0.25 * 300 - 2) and scene.note == ""
+    assert scene.phases == (("warm-up", 0.0, 74.0), ("anneal back", 74.0, 148.0),
+                            ("final anneal", 148.0, 299.0))
     figure = explorer.lr_box.children[0]
     assert list(figure.marks[0].y) == pytest.approx(lrs)
-    assert list(figure.marks[1].x[:, 0]) == pytest.approx([0.25 * 300 - 1, 2 * 0.25 * 300 - 2])
+    assert list(figure.marks[1].x[:, 0]) == pytest.approx(scene.boundaries)
+
+
+def test_one_cycle_scene_explains_odd_settings_and_empty_phases():
+    explorer = ALL["OneCycleExplorer"]()
+    c = explorer.controls
+    with explorer.hold():
+        c["three_phase"].value, c["pct_start"].value = True, 0.7
+        c["base_momentum"].value, c["max_momentum"].value = 0.95, 0.85
+    scene = explorer.scene
+    assert "pct_start <= 0.5" in scene.note and "usually base < max" in scene.note
+    assert scene.phases[-1] == ("final anneal",)  # the final phase never comes
+    assert explorer.message == scene.note
 
 
 def test_channels_explorer_spells_out_the_weight_shape():

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cnncourse.schedules import one_cycle
+from cnncourse.schedules import one_cycle, phase_ends
 
 from .strategies import torch_one_cycle
 
@@ -75,3 +76,13 @@ def test_a_phase_of_length_zero_is_handled_where_torch_divides_by_zero():
 def test_invalid_input_names_the_parameter(kw, parameter):
     with pytest.raises(ValueError, match=parameter):
         one_cycle(**kw)
+
+
+@pytest.mark.parametrize("total, pct, three", [(100, 0.3, False), (300, 0.25, True),
+                                               (7, 0.5, True), (10, 0.0, False)])
+def test_phase_ends_are_where_torch_ends_its_phases(total, pct, three):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=total, pct_start=pct,
+                                                three_phase=three)
+    torch_ends = [phase["end_step"] for phase in sched._schedule_phases]  # torch's own record
+    assert phase_ends(total, pct, three) + [total - 1] == pytest.approx(torch_ends)

@@ -7,23 +7,45 @@ almost nothing while momentum climbs back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from cnncourse.schedules import one_cycle
+from cnncourse.schedules import one_cycle, phase_ends
 
 from .base import Explorer
 
 LR_COLOUR, MOM_COLOUR, PHASE_COLOUR = "#1f77b4", "#d62728", "#999999"
 
 
-def phase_ends(total_steps: int, pct_start: float, three_phase: bool) -> list[float]:
-    """The steps where one phase hands over to the next (as ``one_cycle`` counts them)."""
-    ends = [pct_start * total_steps - 1]
-    if three_phase:
-        ends.append(2 * pct_start * total_steps - 2)
-    return ends
+@dataclass(frozen=True)
+class OneCycleSettings:
+    """``one_cycle``'s arguments, and how to draw the learning rate."""
+
+    max_lr: float
+    total_steps: int
+    pct_start: float
+    div_factor: float
+    final_div_factor: float
+    base_momentum: float
+    max_momentum: float
+    anneal_strategy: str
+    three_phase: bool
+    log_scale: bool
+
+
+@dataclass(frozen=True)
+class OneCycleScene:
+    """Both curves, the phase boundaries inside the plot, and each phase's steps."""
+
+    settings: OneCycleSettings
+    lrs: tuple[float, ...]
+    moms: tuple[float, ...]
+    boundaries: tuple[float, ...]  # dashed lines: phase ends within 0 .. total_steps - 1
+    phases: tuple[tuple[str, float, float] | tuple[str], ...]  # (name, first, last) or (name,)
+    note: str = ""
 
 
 def _plot(label: str, colour: str, log: bool = False):
@@ -73,64 +95,79 @@ class OneCycleExplorer(Explorer):
             "momentum", MOM_COLOUR)
         self.lr_box = widgets.Box()
         self.summary = widgets.HTML()
-        self.lrs: list[float] = []
-        self.moms: list[float] = []
         controls_box = widgets.VBox(list(c.values()))
         body = widgets.VBox([self.lr_box, self.mom_figure, self.summary])
         self._assemble(c, controls_box, body)
 
-    def render(self) -> str:
+    @property
+    def lrs(self) -> list[float]:
+        return list(self.scene.lrs) if isinstance(self.scene, OneCycleScene) else []
+
+    @property
+    def moms(self) -> list[float]:
+        return list(self.scene.moms) if isinstance(self.scene, OneCycleScene) else []
+
+    def settings(self) -> OneCycleSettings:
         v = {name: w.value for name, w in self.controls.items()}
-        total, pct, three = v["total_steps"], float(v["pct_start"]), v["three_phase"]
-        self.lrs, self.moms = one_cycle(
-            total, float(v["max_lr"]), pct, float(v["div_factor"]),
-            float(v["final_div_factor"]), float(v["base_momentum"]),
-            float(v["max_momentum"]), v["anneal_strategy"], three)
-        steps = np.arange(total, dtype=float)
-        lrs, moms = np.array(self.lrs), np.array(self.moms)
-        ends = sorted({e for e in phase_ends(total, pct, three) if 0 <= e <= total - 1}) or [0.0]
+        for name in ("max_lr", "pct_start", "div_factor", "final_div_factor", "base_momentum",
+                     "max_momentum"):
+            v[name] = float(v[name])
+        return OneCycleSettings(**v)
 
-        figure, line, phases, y_scale = self.lr_plots[v["log_scale"]]
-        self.lr_box.children = [figure]
-        for line_, phases_, ys in ((line, phases, lrs), (self.mom_line, self.mom_phases, moms)):
-            with line_.hold_sync():
-                line_.x, line_.y = steps, ys
-            low, high = float(ys.min()), float(ys.max())
-            with phases_.hold_sync():
-                phases_.x = [[e, e] for e in ends]
-                phases_.y = [[low, high] for _ in ends]
-
-        self.summary.value = _summary(v, self.lrs, self.moms, total)
+    def compute(self, settings: OneCycleSettings) -> OneCycleScene:
+        s = settings
+        total, pct, three = s.total_steps, s.pct_start, s.three_phase
+        lrs, moms = one_cycle(total, s.max_lr, pct, s.div_factor, s.final_div_factor,
+                              s.base_momentum, s.max_momentum, s.anneal_strategy, three)
+        ends = phase_ends(total, pct, three)
+        inside = sorted({e for e in ends if 0 <= e <= total - 1}) or [0.0]
+        names = ["warm-up", "anneal back", "final anneal"] if three else ["warm-up", "anneal"]
+        bounds = [0.0, *(min(max(e, 0.0), total - 1.0) for e in ends), total - 1.0]
+        phases = []
+        for i, name in enumerate(names):
+            first, last = bounds[i], bounds[i + 1]
+            last_phase = i == len(names) - 1
+            if last > first or (last_phase and last == first == 0):
+                phases.append((name, first, last))
+            else:
+                phases.append((name,))
         notes = []
         if three and pct > 0.5:
             notes.append(f"three_phase with pct_start {pct:g} > 0.5: the way down would need "
                          f"{2 * pct:.0%} of the steps, so the final phase never comes and the "
                          "learning rate does not anneal to its minimum; use pct_start <= 0.5")
-        if v["base_momentum"] > v["max_momentum"]:
-            notes.append(f"base_momentum {v['base_momentum']:g} is above max_momentum "
-                         f"{v['max_momentum']:g}: momentum now rises while the learning rate "
+        if s.base_momentum > s.max_momentum:
+            notes.append(f"base_momentum {s.base_momentum:g} is above max_momentum "
+                         f"{s.max_momentum:g}: momentum now rises while the learning rate "
                          "rises; usually base < max")
-        return "; ".join(notes)
+        return OneCycleScene(s, tuple(lrs), tuple(moms), tuple(inside), tuple(phases),
+                             "; ".join(notes))
+
+    def draw(self, scene: OneCycleScene) -> None:
+        steps = np.arange(scene.settings.total_steps, dtype=float)
+        figure, line, phases, _ = self.lr_plots[scene.settings.log_scale]
+        self.lr_box.children = [figure]
+        for line_, phases_, values in ((line, phases, scene.lrs),
+                                       (self.mom_line, self.mom_phases, scene.moms)):
+            ys = np.array(values)
+            with line_.hold_sync():
+                line_.x, line_.y = steps, ys
+            low, high = float(ys.min()), float(ys.max())
+            with phases_.hold_sync():
+                phases_.x = [[e, e] for e in scene.boundaries]
+                phases_.y = [[low, high] for _ in scene.boundaries]
+        self.summary.value = _summary(scene)
 
 
-def _summary(v: dict, lrs: list[float], moms: list[float], total: int) -> str:
+def _summary(scene: OneCycleScene) -> str:
+    lrs, moms = scene.lrs, scene.moms
     peak = int(np.argmax(lrs))
     text = (f"learning rate: starts at {lrs[0]:.3g}, peaks at "
             f"{max(lrs):.3g} at step {peak}, ends at {lrs[-1]:.3g}; momentum starts at "
             f"{moms[0]:.3g}, is lowest at {min(moms):.3g} and ends at {moms[-1]:.3g}.")
-    names = ["warm-up", "anneal back", "final anneal"] if v["three_phase"] else [
-        "warm-up", "anneal"]
-    ends = phase_ends(total, float(v["pct_start"]), v["three_phase"])
-    bounds = [0.0, *(min(max(e, 0.0), total - 1.0) for e in ends), total - 1.0]
-    parts = []
-    for i, name in enumerate(names):
-        first, last = bounds[i], bounds[i + 1]
-        last_phase = i == len(names) - 1
-        if last > first or (last_phase and last == first == 0):
-            parts.append(f"{name}: steps {first:.0f}-{last:.0f}")
-        else:
-            parts.append(f"{name}: none")
+    parts = [f"{p[0]}: steps {p[1]:.0f}-{p[2]:.0f}" if len(p) == 3 else f"{p[0]}: none"
+             for p in scene.phases]
     return text + "<br>phases (dashed lines): " + "; ".join(parts)
 
 
-__all__ = ["OneCycleExplorer", "phase_ends"]
+__all__ = ["OneCycleExplorer", "OneCycleScene", "OneCycleSettings"]
