@@ -400,10 +400,15 @@ def test_loss_explorer_shows_the_loss_and_slope_of_torch():
             e = torch.tensor([point], dtype=torch.float64, requires_grad=True)
             loss = fn(e)
             loss.backward()
-            text = _text(explorer.readout.value)
-            assert f"loss {loss.item():.4f}" in text
-            assert f"= {e.grad.item():+.4f}" in text
-            assert explorer.dot.y[0] == pytest.approx(loss.item())
+            scene = explorer.scene
+            assert scene.settings.loss == name and scene.settings.point == point
+            assert scene.value == pytest.approx(loss.item())
+            assert scene.slope == pytest.approx(e.grad.item())
+            assert scene.curves[0][0] == name  # the chosen loss first, then the others
+            family = {"MSE", "MAE", "Huber"} if name in {"MSE", "MAE", "Huber"} else {
+                "hinge", "cross-entropy"}
+            assert {n for n, _ in scene.curves} == family
+            assert explorer.dot.y[0] == pytest.approx(scene.value)
 
 
 def test_one_cycle_curves_are_the_engines():

@@ -8,6 +8,7 @@ caring once the margin passes 1; cross-entropy never quite stops.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from functools import lru_cache
 
 import bqplot as bq
@@ -73,6 +74,28 @@ def curve(name: str, delta: float) -> tuple[float, ...]:
     return tuple(values.tolist())
 
 
+@dataclass(frozen=True)
+class LossSettings:
+    loss: str
+    delta: float
+    point: float
+    compare: bool
+
+
+@dataclass(frozen=True)
+class LossScene:
+    """The chosen loss at the point, its slope there, and the curves to draw."""
+
+    settings: LossSettings
+    value: float
+    slope: float
+    curves: tuple[tuple[str, tuple[float, ...]], ...]  # (loss, values), the chosen one first
+    top: float  # the highest value of the curves shown
+    x_label: str
+    gradient_of: str  # what the slope is the derivative of
+    explanation: str  # HTML
+
+
 class LossExplorer(Explorer):
     """Regression and classification losses, their curves and the gradient at a movable point."""
 
@@ -112,40 +135,47 @@ class LossExplorer(Explorer):
         body = widgets.VBox([self.figure, self.readout])
         self._assemble(c, controls_box, body)
 
-    def render(self) -> str:
+    def settings(self) -> LossSettings:
         v = {name: w.value for name, w in self.controls.items()}
-        name, delta, x = v["loss"], float(v["delta"]), float(v["point"])
+        return LossSettings(v["loss"], float(v["delta"]), float(v["point"]), v["compare"])
+
+    def compute(self, settings: LossSettings) -> LossScene:
+        name, delta, x = settings.loss, settings.delta, settings.point
         family = REGRESSION if name in REGRESSION else CLASSIFICATION
         value, slope = loss_and_gradient(name, x, delta)
-        shown = [n for n in family if n == name or v["compare"]]
-        top = 1e-9
+        shown = [name] + [n for n in family if n != name and settings.compare]
+        curves = tuple((n, curve(n, delta if n == "Huber" else 1.0)) for n in shown)
+        top = max(1e-9, *(max(ys) for _, ys in curves))
+        if family == REGRESSION:
+            x_label, wrt = "error = prediction - target", "d loss / d prediction"
+        else:
+            x_label = "margin = score of the right class - score of the other"
+            wrt = "d loss / d (right class's score)"
+        return LossScene(settings, value, slope, curves, top, x_label, wrt,
+                         _explain(name, x, delta))
+
+    def draw(self, scene: LossScene) -> None:
+        name, x = scene.settings.loss, scene.settings.point
+        shown = dict(scene.curves)
         for n, line in self.curves.items():
             if n in shown:
-                ys = np.array(curve(n, delta if n == "Huber" else 1.0))
-                top = max(top, float(ys.max()))
-                line.y = ys
+                line.y = np.array(shown[n])
                 line.opacities = [1.0 if n == name else 0.35]
                 line.stroke_width = 3 if n == name else 1.5
                 line.visible = True
             else:
                 line.visible = False
         with self.figure.hold_sync():
-            self.y_scale.min, self.y_scale.max = -0.05 * top, 1.05 * top
+            self.y_scale.min, self.y_scale.max = -0.05 * scene.top, 1.05 * scene.top
             reach = 0.8
             self.tangent.x = [x - reach, x + reach]
-            self.tangent.y = [value - slope * reach, value + slope * reach]
-            self.dot.x, self.dot.y = [x], [value]
-        if family == REGRESSION:
-            self.x_axis.label = "error = prediction - target"
-            wrt = "d loss / d prediction"
-        else:
-            self.x_axis.label = "margin = score of the right class - score of the other"
-            wrt = "d loss / d (right class's score)"
+            self.tangent.y = [scene.value - scene.slope * reach, scene.value + scene.slope * reach]
+            self.dot.x, self.dot.y = [x], [scene.value]
+        self.x_axis.label = scene.x_label
         self.readout.value = (
-            f"<b>{html.escape(name)}</b> at {x:+.2f}: loss <b>{value:.4f}</b>, gradient "
-            f"{wrt} = <b>{slope:+.4f}</b> (the orange tangent)<br><small>"
-            + _explain(name, x, delta) + "</small>")
-        return ""
+            f"<b>{html.escape(name)}</b> at {x:+.2f}: loss <b>{scene.value:.4f}</b>, gradient "
+            f"{scene.gradient_of} = <b>{scene.slope:+.4f}</b> (the orange tangent)<br><small>"
+            + scene.explanation + "</small>")
 
 
 def _explain(name: str, x: float, delta: float) -> str:
@@ -165,4 +195,4 @@ def _explain(name: str, x: float, delta: float) -> str:
             "reaches zero, so it keeps pushing the margin up.")
 
 
-__all__ = ["LossExplorer", "curve", "loss_and_gradient"]
+__all__ = ["LossExplorer", "LossScene", "LossSettings", "curve", "loss_and_gradient"]
