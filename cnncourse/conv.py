@@ -107,6 +107,14 @@ class ConvMatrix:
     output_hw: tuple[int, int]
 
 
+def window_indices(index: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                   dilation: int = 1) -> list[int]:
+    """Along one axis, the input positions that output ``index`` of a convolution reads (one per
+    kernel tap; below 0 or past the input they fall on padding). For a transposed convolution
+    with the same arguments they are the output positions that input ``index`` adds onto."""
+    return [index * stride - padding + a * dilation for a in range(kernel_size)]
+
+
 def conv_matrix(weight: torch.Tensor, input_hw: IntOrPair, stride: IntOrPair = 1,
                 padding: IntOrPair = 0, dilation: IntOrPair = 1) -> ConvMatrix:
     """The dense matrix ``M`` with ``M @ x.flatten() == F.conv2d(x[None], weight).flatten()``.
@@ -128,11 +136,11 @@ def conv_matrix(weight: torch.Tensor, input_hw: IntOrPair, stride: IntOrPair = 1
         for i in range(out_h):
             for j in range(out_w):
                 row = (f * out_h + i) * out_w + j
+                rows = window_indices(i, kh, sh, ph, dh)  # input row under each kernel row
+                cols = window_indices(j, kw, sw, pw, dw)
                 for c in range(c_in):
-                    for a in range(kh):
-                        for b in range(kw):
-                            r = i * sh - ph + a * dh  # input row under kernel row a
-                            s = j * sw - pw + b * dw  # input column under kernel column b
+                    for a, r in enumerate(rows):
+                        for b, s in enumerate(cols):
                             if 0 <= r < in_h and 0 <= s < in_w:
                                 column = (c * in_h + r) * in_w + s
                                 index[row, column] = ((f * c_in + c) * kh + a) * kw + b
@@ -142,4 +150,4 @@ def conv_matrix(weight: torch.Tensor, input_hw: IntOrPair, stride: IntOrPair = 1
     return ConvMatrix(matrix, index, (in_h, in_w), (out_h, out_w))
 
 
-__all__ = ["ConvMatrix", "conv2d_loops", "conv2d_unfold", "conv_matrix"]
+__all__ = ["ConvMatrix", "conv2d_loops", "conv2d_unfold", "conv_matrix", "window_indices"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnncourse.conv import conv2d_loops, conv2d_unfold, conv_matrix
+from cnncourse.arithmetic import conv_output_size
+from cnncourse.conv import conv2d_loops, conv2d_unfold, conv_matrix, window_indices
 
 from .strategies import assert_close_tensor, conv_cases, seeds, tensors
 
@@ -96,3 +97,21 @@ def test_conv_matrix_gradient_flows_to_the_weight():
 def test_invalid_input_names_the_parameter(call, parameter):
     with pytest.raises(ValueError, match=parameter):
         call()
+
+
+@settings(max_examples=200)
+@given(n=st.integers(1, 9), k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 3),
+       d=st.integers(1, 3))
+def test_window_indices_are_the_pixels_unfold_reads(n, k, s, p, d):
+    try:
+        o = conv_output_size(n, k, s, p, d)
+    except ValueError:
+        return
+    image = (torch.arange(n * n, dtype=torch.float64) + 1).reshape(1, 1, n, n)  # 0: padding
+    windows = F.unfold(image, k, dilation=d, padding=p, stride=s)[0]  # (k*k, o*o)
+    for i in range(o):
+        for j in range(o):
+            rows, cols = window_indices(i, k, s, p, d), window_indices(j, k, s, p, d)
+            expected = [r * n + c + 1 if 0 <= r < n and 0 <= c < n else 0
+                        for r in rows for c in cols]
+            assert windows[:, i * o + j].tolist() == expected

@@ -24,7 +24,7 @@ from cnncourse.arithmetic import (
     pool_output_size,
     receptive_field,
 )
-from cnncourse.conv import conv_matrix
+from cnncourse.conv import conv_matrix, window_indices
 from cnncourse.explorers import ALL, Explorer, Problem, control_range
 from cnncourse.explorers import channels as channels_explorer
 from cnncourse.explorers import kernel as kernel_explorer
@@ -200,8 +200,8 @@ def test_an_unexpected_error_becomes_a_message(name, monkeypatch):
 def test_hold_redraws_once():
     explorer = ALL["ConvArithmeticExplorer"]()
     calls = []
-    original = explorer.render
-    explorer.render = lambda: calls.append(1) or original()
+    original = explorer.compute
+    explorer.compute = lambda settings: calls.append(1) or original(settings)
     with explorer.hold():
         explorer.controls["n"].value = 9
         explorer.controls["kernel_size"].value = 5
@@ -237,12 +237,17 @@ def test_conv_arithmetic_shows_the_engine_output_size(n, k, p, s, d, op, transpo
             expected = conv_output_size(n, k, s, p, d)
             layer = nn.Conv2d(1, 1, k, s, p, d)
     except ValueError as err:
-        assert explorer.message == str(err)
+        assert explorer.message == str(err) and explorer.scene.out_size is None
         return
-    assert f"output {expected} x {expected}" in _text(explorer.formula.value)
+    scene = explorer.scene
+    assert scene.out_size == expected and scene.settings == explorer.settings()
+    assert f"output {expected} x {expected}" in _text(scene.formula)
     assert layer(torch.zeros(1, 1, n, n)).shape[-1] == expected  # and torch agrees
-    steps = explorer.controls["step"]
-    assert steps.max == (n * n if transposed else expected * expected) - 1
+    assert scene.steps == (n * n if transposed else expected * expected)
+    assert explorer.controls["step"].max == scene.steps - 1
+    i, j = scene.cell
+    assert scene.rows == tuple(window_indices(i, k, s, p, d))
+    assert scene.cols == tuple(window_indices(j, k, s, p, d))
 
 
 def test_conv_arithmetic_presets():

@@ -7,6 +7,8 @@ kernel-sized footprint over the output.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import ipywidgets as widgets
 import numpy as np
 from PIL import ImageDraw
@@ -19,6 +21,7 @@ from cnncourse.arithmetic import (
     effective_kernel_size,
     same_padding,
 )
+from cnncourse.conv import window_indices
 
 from . import _render as r
 from .base import Explorer
@@ -35,6 +38,36 @@ DONE = (205, 225, 245)  # outputs already computed in the animation: pale blue
 WINDOW = (255, 200, 140)  # inputs under the window: light orange
 OFF_EDGE = (235, 110, 110)  # window taps that fall off the padded input: red
 ZOOM = 2  # pictures are shown twice as large as they are drawn
+
+
+@dataclass(frozen=True)
+class ArithmeticSettings:
+    mode: str
+    preset: str
+    n: int
+    kernel_size: int
+    padding: int
+    stride: int
+    dilation: int
+    output_padding: int
+    step: int  # the animation's cell: an output (convolution) or an input (transposed)
+    preset_note: str = ""  # why the chosen preset could not be met, if it could not
+
+
+@dataclass(frozen=True)
+class ArithmeticScene:
+    """The filled-in formula, the output size (``None`` if the setting gives none) and, for
+    the animation's current cell ``(i, j)``, the rows and columns its window covers."""
+
+    settings: ArithmeticSettings  # with ``step`` kept within ``steps``
+    formula: str  # HTML
+    out_size: int | None
+    steps: int  # cells the animation runs over
+    cell: tuple[int, int]
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+    preset_help: str
+    note: str = ""
 
 
 class ConvArithmeticExplorer(Explorer):
@@ -125,81 +158,73 @@ class ConvArithmeticExplorer(Explorer):
                 preset.value = CUSTOM
             self._preset_note = ""
 
-    # -- drawing ----------------------------------------------------------------------------
+    # -- settings -> scene -> view -------------------------------------------------------
 
-    def settings(self) -> dict:
-        return {name: w.value for name, w in self.controls.items()}
+    def settings(self) -> ArithmeticSettings:
+        return ArithmeticSettings(**{name: w.value for name, w in self.controls.items()},
+                                  preset_note=self._preset_note)
 
-    def render(self) -> str:
-        v = self.settings()
-        preset = v["preset"]
-        self.preset_help.value = f"<small>{PRESETS.get(preset, '')}</small>"
-        if v["mode"] == CONV:
-            note = self._render_conv(v)
+    def compute(self, settings: ArithmeticSettings) -> ArithmeticScene:
+        v = settings
+        n, k, p, s, d, op = (v.n, v.kernel_size, v.padding, v.stride, v.dilation,
+                             v.output_padding)
+        note, out_size = "", None
+        if v.mode == CONV:
+            formula = (f"<code>k' = d(k-1) + 1 = {d}*({k}-1) + 1 = "
+                       f"{effective_kernel_size(k, d)}</code><br><code>output = floor((n + 2p "
+                       f"- k') / s) + 1 = {conv_output_formula(n, k, s, p, d)}</code>")
+            try:
+                out_size = conv_output_size(n, k, s, p, d)
+            except ValueError as err:
+                note = str(err)
+            steps = out_size * out_size if out_size else 1
+            grid = out_size or 1
         else:
-            note = self._render_transposed(v)
-        return " ".join(t for t in (self._preset_note, note) if t)
+            formula = ("<code>output = (n - 1)s - 2p + d(k-1) + 1 + output_padding = "
+                       f"{conv_transpose_output_formula(n, k, s, p, op, d)}</code>")
+            try:
+                out_size = conv_transpose_output_size(n, k, s, p, op, d)
+            except ValueError as err:
+                note = str(err)
+            steps, grid = n * n, n
+        if out_size is not None:
+            formula += f" &rarr; output <b>{out_size} x {out_size}</b>"
+        step = min(v.step, steps - 1)
+        i, j = divmod(step, grid)
+        notes = " ".join(t for t in (v.preset_note, note) if t)
+        return ArithmeticScene(replace(v, step=step), formula, out_size, steps, (i, j),
+                               tuple(window_indices(i, k, s, p, d)),
+                               tuple(window_indices(j, k, s, p, d)),
+                               f"<small>{PRESETS.get(v.preset, '')}</small>", notes)
 
-    def _set_steps(self, count: int) -> int:
-        """Let the animation run over ``count`` cells; return the current step."""
-        with self._quietly():
+    def draw(self, scene: ArithmeticScene) -> None:
+        v = scene.settings
+        n, k, p, s, d, o = v.n, v.kernel_size, v.padding, v.stride, v.dilation, scene.out_size
+        with self._quietly():  # the animation runs over this scene's cells
             for w in (self.controls["step"], self._scrub):
-                w.max = max(count - 1, 0)
-        return self.controls["step"].value
-
-    def _render_conv(self, v: dict) -> str:
-        n, k, p, s, d = v["n"], v["kernel_size"], v["padding"], v["stride"], v["dilation"]
-        k_eff = effective_kernel_size(k, d)
-        formula = conv_output_formula(n, k, s, p, d)
-        self.formula.value = (
-            f"<code>k' = d(k-1) + 1 = {d}*({k}-1) + 1 = {k_eff}</code><br>"
-            f"<code>output = floor((n + 2p - k') / s) + 1 = {formula}</code>")
-        try:
-            o = conv_output_size(n, k, s, p, d)
-        except ValueError as err:
-            self._set_steps(1)
-            r.show(self.picture, _conv_picture(n, k, p, s, d, 0, None), ZOOM)
-            self.reading.value = "the window does not fit inside the padded input"
-            return str(err)
-        self.formula.value += f" &rarr; output <b>{o} x {o}</b>"
-        step = self._set_steps(o * o)
-        i, j = divmod(step, o)
-        rows = [i * s + a * d - p for a in range(k)]
-        cols = [j * s + b * d - p for b in range(k)]
-        r.show(self.picture, _conv_picture(n, k, p, s, d, step, o), ZOOM)
-        self.reading.value = (
-            f"output ({i}, {j}) = sum of kernel x input at rows {_span(rows)}, columns "
-            f"{_span(cols)} (input coordinates; -1 and {n} and beyond are padding zeros)")
-        return ""
-
-    def _render_transposed(self, v: dict) -> str:
-        n, k, p, s, d = v["n"], v["kernel_size"], v["padding"], v["stride"], v["dilation"]
-        op = v["output_padding"]
-        formula = conv_transpose_output_formula(n, k, s, p, op, d)
-        self.formula.value = (
-            f"<code>output = (n - 1)s - 2p + d(k-1) + 1 + output_padding = {formula}</code>")
-        step = self._set_steps(n * n)
-        i, j = divmod(step, n)
-        try:
-            o = conv_transpose_output_size(n, k, s, p, op, d)
-        except ValueError as err:
-            r.show(self.picture, _transposed_picture(n, k, p, s, d, op, step), ZOOM)
-            self.reading.value = "nothing is left of the output after cropping"
-            return str(err)
-        self.formula.value += f" &rarr; output <b>{o} x {o}</b>"
-        r.show(self.picture, _transposed_picture(n, k, p, s, d, op, step), ZOOM)
-        rows = [i * s + a * d - p for a in range(k)]
-        cols = [j * s + b * d - p for b in range(k)]
-        self.reading.value = (
-            f"input ({i}, {j}) times the kernel is added onto output rows {_span(rows)}, "
-            f"columns {_span(cols)} (outside 0..{o - 1}: cropped by padding)")
-        return ""
+                w.max = scene.steps - 1
+        self.preset_help.value = scene.preset_help
+        self.formula.value = scene.formula
+        (i, j), rows, cols = scene.cell, _span(scene.rows), _span(scene.cols)
+        if v.mode == CONV:
+            r.show(self.picture, _conv_picture(n, k, p, s, d, v.step, o), ZOOM)
+            self.reading.value = (
+                "the window does not fit inside the padded input" if o is None else
+                f"output ({i}, {j}) = sum of kernel x input at rows {rows}, columns {cols} "
+                f"(input coordinates; -1 and {n} and beyond are padding zeros)")
+        else:
+            r.show(self.picture, _transposed_picture(n, k, p, s, d, v.output_padding, v.step),
+                   ZOOM)
+            self.reading.value = (
+                "nothing is left of the output after cropping" if o is None else
+                f"input ({i}, {j}) times the kernel is added onto output rows {rows}, "
+                f"columns {cols} (outside 0..{o - 1}: cropped by padding)")
 
     def clear(self) -> None:
         r.show(self.picture, r.blank(240, 120, "cannot draw this setting"))
 
 
-def _span(values: list[int]) -> str:
+def _span(values: tuple[int, ...]) -> str:
     if len(values) == 1:
         return str(values[0])
     step = values[1] - values[0]
@@ -275,4 +300,4 @@ def _transposed_picture(n: int, k: int, p: int, s: int, d: int, op: int, step: i
     return r.beside([left, right], gap=3 * cell)
 
 
-__all__ = ["ConvArithmeticExplorer"]
+__all__ = ["ArithmeticScene", "ArithmeticSettings", "ConvArithmeticExplorer"]
