@@ -338,7 +338,9 @@ def test_conv_as_matmul_matrix_and_check_are_the_engines(n, k, p, s, seed, numbe
     direct = F.conv2d(x[None], weight, stride=s, padding=p).flatten()
     assert explorer.difference == pytest.approx(
         float((expected.matrix @ x.flatten() - direct).abs().max()), abs=1e-6)
-    assert "equal" in explorer.check.value
+    assert explorer.scene.equal and "equal" in explorer.check.value
+    assert explorer.scene.tied == int((expected.weight_index >= 0).sum())
+    assert torch.equal(explorer.scene.by_conv.flatten(), direct)
     rows, cols = expected.matrix.shape
     assert f"{rows} x {cols}" in _text(explorer.summary.value)
 

@@ -7,6 +7,8 @@ rows is one tied weight) and structural zeros (grey) everywhere else.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import ipywidgets as widgets
 import numpy as np
 import torch
@@ -19,6 +21,30 @@ from .base import Explorer
 
 WEIGHTS = ("numbered 1, 2, 3, ...", "random")
 MAX_SIDE = 440  # screen pixels for the matrix picture
+
+
+@dataclass(frozen=True)
+class MatmulSettings:
+    n: int
+    kernel_size: int
+    padding: int
+    stride: int
+    weights: str
+    seed: int
+
+
+@dataclass(frozen=True, eq=False)
+class MatmulScene:
+    """The weight, the input, the matrix, and the check of ``M @ x`` against ``F.conv2d``."""
+
+    settings: MatmulSettings
+    weight: torch.Tensor  # (1, 1, k, k)
+    x: torch.Tensor  # (1, n, n)
+    result: ConvMatrix
+    by_conv: torch.Tensor  # F.conv2d's output, (H_out, W_out)
+    difference: float  # largest |M @ x - F.conv2d(x)|
+    equal: bool
+    tied: int  # matrix entries that hold a kernel weight
 
 
 class ConvAsMatmulExplorer(Explorer):
@@ -37,8 +63,6 @@ class ConvAsMatmulExplorer(Explorer):
             "weights": widgets.Dropdown(options=WEIGHTS, description="weights"),
             "seed": widgets.IntSlider(0, 0, 20, description="random seed", **slow),
         }
-        self.result: ConvMatrix | None = None
-        self.difference = float("nan")
         self.input_image, self.kernel_image, self.output_image = (
             r.image_widget(), r.image_widget(), r.image_widget())
         self.matrix_image = r.image_widget()
@@ -56,11 +80,24 @@ class ConvAsMatmulExplorer(Explorer):
             self.summary, self.check])
         self._assemble(c, controls_box, body)
 
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The weight ``(1, 1, k, k)`` and the input ``(1, n, n)`` the controls describe."""
-        v = {name: w.value for name, w in self.controls.items()}
-        k, n, seed = v["kernel_size"], v["n"], v["seed"]
-        if v["weights"] == WEIGHTS[0]:
+    @property
+    def result(self) -> ConvMatrix | None:
+        return self.scene.result if isinstance(self.scene, MatmulScene) else None
+
+    @property
+    def difference(self) -> float:
+        return self.scene.difference if isinstance(self.scene, MatmulScene) else float("nan")
+
+    def settings(self) -> MatmulSettings:
+        return MatmulSettings(**{name: w.value for name, w in self.controls.items()})
+
+    def tensors(self, settings: MatmulSettings | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weight ``(1, 1, k, k)`` and the input ``(1, n, n)`` the settings describe
+        (default: the current controls)."""
+        v = settings or self.settings()
+        k, n, seed = v.kernel_size, v.n, v.seed
+        if v.weights == WEIGHTS[0]:
             weight = torch.arange(1, k * k + 1, dtype=torch.float32)
         else:
             g = torch.Generator().manual_seed(seed)
@@ -68,23 +105,26 @@ class ConvAsMatmulExplorer(Explorer):
         x = torch.randint(0, 10, (1, n, n), generator=torch.Generator().manual_seed(seed + 100))
         return weight.view(1, 1, k, k), x.float()
 
-    def render(self) -> str:
-        v = {name: w.value for name, w in self.controls.items()}
-        s, p = v["stride"], v["padding"]
-        weight, x = self.tensors()
-        r.show(self.input_image, _input_picture(x[0], p))
-        r.show(self.kernel_image, _kernel_picture(weight[0, 0]))
+    def compute(self, settings: MatmulSettings) -> MatmulScene:
+        s, p = settings.stride, settings.padding
+        weight, x = self.tensors(settings)
         result = conv_matrix(weight, x.shape[1:], stride=s, padding=p)
         by_matrix = result.matrix @ x.flatten()
         by_conv = F.conv2d(x[None], weight, stride=s, padding=p).flatten()
-        self.result = result
-        self.difference = float((by_matrix - by_conv).abs().max())
-        equal = torch.allclose(by_matrix, by_conv)
+        return MatmulScene(settings, weight, x, result, by_conv.view(result.output_hw),
+                           float((by_matrix - by_conv).abs().max()),
+                           torch.allclose(by_matrix, by_conv),
+                           int((result.weight_index >= 0).sum()))
 
+    def draw(self, scene: MatmulScene) -> None:
+        s, p = scene.settings.stride, scene.settings.padding
+        weight, x, result = scene.weight, scene.x, scene.result
+        r.show(self.input_image, _input_picture(x[0], p))
+        r.show(self.kernel_image, _kernel_picture(weight[0, 0]))
         o_h, o_w = result.output_hw
         rows, cols = result.matrix.shape
-        tied = int((result.weight_index >= 0).sum())
-        r.show(self.output_image, _output_picture(by_conv.view(o_h, o_w)))
+        tied = scene.tied
+        r.show(self.output_image, _output_picture(scene.by_conv))
         r.show(self.matrix_image, *_matrix_picture(result, weight.numel()))
         self.summary.value = (
             f"<code>M</code> has shape (outputs, inputs) = ({o_h}*{o_w}, {x.shape[1]}*"
@@ -92,16 +132,13 @@ class ConvAsMatmulExplorer(Explorer):
             f"{weight.numel()} kernel weights (each used up to {o_h * o_w} times: tied), "
             f"{rows * cols - tied} are structural zeros ({100 * (1 - tied / (rows * cols)):.0f}%"
             f"). A dense layer of this shape would have {rows * cols} free weights.")
-        verdict = ("equal &#10004;" if equal else "<b style='color:#b00'>different</b>")
+        verdict = ("equal &#10004;" if scene.equal else "<b style='color:#b00'>different</b>")
         self.check.value = (
             f"check: <code>M @ x.flatten()</code> vs <code>F.conv2d(x, w, stride={s}, "
-            f"padding={p}).flatten()</code>: largest difference {self.difference:.2g} "
+            f"padding={p}).flatten()</code>: largest difference {scene.difference:.2g} "
             f"&rarr; {verdict}")
-        return ""
 
     def clear(self) -> None:
-        self.result = None
-        self.difference = float("nan")
         r.show(self.output_image, r.blank(80, 80, "none"))
         r.show(self.matrix_image, r.blank(240, 120, "no matrix"))
         self.summary.value = self.check.value = ""
@@ -155,4 +192,4 @@ def _matrix_picture(result: ConvMatrix, n_weights: int) -> tuple[np.ndarray, int
     return picture, 1
 
 
-__all__ = ["ConvAsMatmulExplorer"]
+__all__ = ["ConvAsMatmulExplorer", "MatmulScene", "MatmulSettings"]
