@@ -30,6 +30,7 @@ from cnncourse.explorers import channels as channels_explorer
 from cnncourse.explorers import kernel as kernel_explorer
 from cnncourse.explorers import pooling as pooling_explorer
 from cnncourse.explorers.receptive_field import STACKS, parse_layers
+from cnncourse.kernels import KERNELS, apply_kernel
 from cnncourse.pooling import pool2d
 from cnncourse.schedules import one_cycle
 
@@ -379,13 +380,18 @@ def test_kernel_explorer_output_map_has_the_engine_size():
     c = explorer.controls
     c["padding"].value, c["stride"].value, c["dilation"].value = 1, 2, 3
     o = conv_output_size(28, 3, 2, 1, 3)
-    assert f"{o} x {o}" in _text(explorer.formula.value)
+    scene = explorer.scene
+    assert scene.out_size == o and scene.out.shape == (o, o)
+    assert torch.equal(scene.out, apply_kernel(scene.x, scene.kernel, stride=2, padding=1,
+                                               dilation=3))
+    assert f"{o} x {o}" in _text(scene.formula)
     assert _png_size(explorer.output_image.value) == (o * kernel_explorer.CELL,) * 2
     c["kernel"].value = "sobel_x"
-    assert [c[f"k{i}{j}"].value for i in range(3) for j in range(3)] == [
-        -1, 0, 1, -2, 0, 2, -1, 0, 1]
+    assert explorer.scene.settings.weights == (-1, 0, 1, -2, 0, 2, -1, 0, 1)
+    assert torch.equal(explorer.scene.kernel, KERNELS["sobel_x"])
     c["k11"].value = 4.0
-    assert c["kernel"].value == "custom" and explorer.kernel()[1, 1] == 4.0
+    assert explorer.scene.settings.kernel == "custom" and explorer.scene.kernel[1, 1] == 4.0
+    assert explorer.kernel()[1, 1] == 4.0
 
 
 def test_loss_explorer_shows_the_loss_and_slope_of_torch():

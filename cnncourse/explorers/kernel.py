@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
@@ -20,6 +21,30 @@ CELL = 4  # picture pixels per image pixel (shown ZOOM times larger)
 ZOOM = 2
 KERNEL_CELL = 44
 CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    image: str
+    index: int
+    kernel: str  # a name from KERNELS, or "custom"
+    weights: tuple[float, ...]  # the nine boxes, row by row
+    padding: int
+    stride: int
+    dilation: int
+
+
+@dataclass(frozen=True, eq=False)
+class KernelScene:
+    """The input, the kernel, the feature map and the filled-in size formula."""
+
+    settings: KernelSettings
+    x: torch.Tensor  # (n, n), 0 .. 1
+    kernel: torch.Tensor  # (3, 3)
+    out: torch.Tensor  # the feature map
+    out_size: int
+    formula: str  # HTML
+    caption: str  # HTML
 
 
 class KernelExplorer(Explorer):
@@ -92,44 +117,45 @@ class KernelExplorer(Explorer):
 
     # -- drawing ----------------------------------------------------------------------------
 
+    def settings(self) -> KernelSettings:
+        v = {name: w.value for name, w in self.controls.items()}
+        weights = tuple(float(v[f"k{i}{j}"]) for i in range(3) for j in range(3))
+        return KernelSettings(v["image"], v["index"], v["kernel"], weights, v["padding"],
+                              v["stride"], v["dilation"])
+
     def kernel(self) -> torch.Tensor:
         """The 3x3 kernel the boxes hold now."""
-        return torch.tensor([[self._weights[f"k{i}{j}"].value for j in range(3)]
-                             for i in range(3)], dtype=torch.float32)
+        return torch.tensor(self.settings().weights, dtype=torch.float32).view(3, 3)
 
-    def image(self) -> torch.Tensor:
-        choice = self.controls["image"].value
-        if choice == "digit":
-            return self.digits.images[self.controls["index"].value]
-        return self.pictures[choice]
-
-    def render(self) -> str:
-        v = {name: w.value for name, w in self.controls.items()}
-        p, s, d = v["padding"], v["stride"], v["dilation"]
-        x, kernel = self.image(), self.kernel()
+    def compute(self, settings: KernelSettings) -> KernelScene:
+        v = settings
+        p, s, d = v.padding, v.stride, v.dilation
+        x = self.digits.images[v.index] if v.image == "digit" else self.pictures[v.image]
+        kernel = torch.tensor(v.weights, dtype=torch.float32).view(3, 3)
         n = x.shape[-1]
         out_size = conv_output_size(n, 3, s, p, d)
         out = apply_kernel(x, kernel, stride=s, padding=p, dilation=d)
-
-        r.show(self.input_image, _input_picture(x, p, d), ZOOM)
-        r.show(self.kernel_image, _kernel_picture(kernel))
-        r.show(self.output_image, _output_picture(out), ZOOM)
-        if v["image"] == "digit":
-            label = int(self.digits.labels[v["index"]])
-            what = f"digit #{v['index']}" + (f" (a {label})" if label >= 0 else "")
+        if v.image == "digit":
+            label = int(self.digits.labels[v.index])
+            what = f"digit #{v.index}" + (f" (a {label})" if label >= 0 else "")
             what += f" from {html.escape(self.digits.source)}"
         else:
-            what = f"built-in image <b>{v['image']}</b>"
-        self.caption.value = (
-            f"{what}; kernel <b>{v['kernel']}</b>; output values from "
-            f"{float(out.min()):.2f} to {float(out.max()):.2f}")
-        k_eff = effective_kernel_size(3, d)
-        self.formula.value = (
-            f"<code>effective kernel = {d}*(3 - 1) + 1 = {k_eff}</code><br>"
-            f"<code>output = floor((n + 2*padding - k') / stride) + 1 = "
-            f"{conv_output_formula(n, 3, s, p, d)}</code>"
-            f" &rarr; <b>{out_size} x {out_size}</b>")
-        return ""
+            what = f"built-in image <b>{v.image}</b>"
+        caption = (f"{what}; kernel <b>{v.kernel}</b>; output values from "
+                   f"{float(out.min()):.2f} to {float(out.max()):.2f}")
+        formula = (f"<code>effective kernel = {d}*(3 - 1) + 1 = {effective_kernel_size(3, d)}"
+                   f"</code><br><code>output = floor((n + 2*padding - k') / stride) + 1 = "
+                   f"{conv_output_formula(n, 3, s, p, d)}</code>"
+                   f" &rarr; <b>{out_size} x {out_size}</b>")
+        return KernelScene(v, x, kernel, out, out_size, formula, caption)
+
+    def draw(self, scene: KernelScene) -> None:
+        r.show(self.input_image, _input_picture(scene.x, scene.settings.padding,
+                                                scene.settings.dilation), ZOOM)
+        r.show(self.kernel_image, _kernel_picture(scene.kernel))
+        r.show(self.output_image, _output_picture(scene.out), ZOOM)
+        self.caption.value = scene.caption
+        self.formula.value = scene.formula
 
     def clear(self) -> None:
         r.show(self.output_image, r.blank(224, 224, "no output"))
@@ -159,4 +185,4 @@ def _output_picture(out: torch.Tensor):
     return picture
 
 
-__all__ = ["KernelExplorer"]
+__all__ = ["KernelExplorer", "KernelScene", "KernelSettings"]
