@@ -458,6 +458,9 @@ def test_channels_explorer_spells_out_the_weight_shape():
     explorer = ALL["ChannelsExplorer"]()
     c = explorer.controls
     c["out_channels"].value, c["kernel_size"].value, c["padding"].value = 4, 5, 0
+    scene = explorer.scene
+    assert scene.weight.shape == (4, 3, 5, 5) and scene.out.shape == (4, 28, 28)
+    assert torch.allclose(scene.out, F.conv2d(scene.x[None], scene.weight)[0], atol=1e-5)
     text = _text(explorer.shape_text.value)
     assert "[out, in, kh, kw] = [4, 3, 5, 5]" in text and "[4, 28, 28]" in text
     width, _ = _png_size(explorer.output_image.value)

@@ -6,6 +6,8 @@ output channel. Each output map is the sum, over the input channels, of channel 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import ipywidgets as widgets
 import numpy as np
 import torch
@@ -58,6 +60,27 @@ def design_weight(design: str, out_channels: int, kernel_size: int,
     return w
 
 
+@dataclass(frozen=True)
+class ChannelsSettings:
+    image: str
+    weights: str  # one of DESIGNS
+    out_channels: int
+    kernel_size: int
+    padding: int
+    seed: int
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelsScene:
+    """The image, the rank-4 weight and one output map per filter."""
+
+    settings: ChannelsSettings
+    x: torch.Tensor  # (3, H, W)
+    weight: torch.Tensor  # (out, 3, k, k)
+    out: torch.Tensor  # (out, H', W')
+    note: str = ""
+
+
 class ChannelsExplorer(Explorer):
     """Split an RGB image into channels and convolve it with a multi-channel weight.
 
@@ -97,37 +120,43 @@ class ChannelsExplorer(Explorer):
                         self.output_image)])
         self._assemble(c, controls_box, body)
 
+    def settings(self) -> ChannelsSettings:
+        return ChannelsSettings(**{name: w.value for name, w in self.controls.items()})
+
     def weight(self) -> torch.Tensor:
-        v = {name: w.value for name, w in self.controls.items()}
-        return design_weight(v["weights"], v["out_channels"], v["kernel_size"], v["seed"])
+        v = self.settings()
+        return design_weight(v.weights, v.out_channels, v.kernel_size, v.seed)
 
-    def render(self) -> str:
-        v = {name: w.value for name, w in self.controls.items()}
-        x = self.images[v["image"]]
+    def compute(self, settings: ChannelsSettings) -> ChannelsScene:
+        v = settings
+        x = self.images[v.image]
         if x.dim() != 3 or x.shape[0] != 3:
-            raise ValueError(f"image {v['image']!r} must have shape (3, H, W), got "
+            raise ValueError(f"image {v.image!r} must have shape (3, H, W), got "
                              f"{tuple(x.shape)}")
-        w = self.weight()
-        f_out, _, k, _ = w.shape
-        p = v["padding"]
-        h, wd = conv_output_size((x.shape[1], x.shape[2]), k, 1, p)
-        out = apply_kernel(x, w, padding=p)
+        w = design_weight(v.weights, v.out_channels, v.kernel_size, v.seed)
+        conv_output_size((x.shape[1], x.shape[2]), v.kernel_size, 1, v.padding)  # explains
+        out = apply_kernel(x, w, padding=v.padding)
+        note = ""
+        if v.kernel_size == 1 and v.weights in ("edges per channel", "brightness and edges"):
+            note = ("a 1x1 kernel sees a single pixel, so it cannot find edges; it can only "
+                    "mix the channels of each pixel")
+        return ChannelsScene(v, x, w, out, note)
 
-        if self._shown_image != v["image"]:  # the slow picture changes only with the image
-            r.show(self.input_image, _channels_picture(x), ZOOM)
-            self._shown_image = v["image"]
+    def draw(self, scene: ChannelsScene) -> None:
+        v, w = scene.settings, scene.weight
+        f_out, _, k, _ = w.shape
+        _, h, wd = scene.out.shape
+        if self._shown_image != v.image:  # the slow picture changes only with the image
+            r.show(self.input_image, _channels_picture(scene.x), ZOOM)
+            self._shown_image = v.image
         r.show(self.weight_image, _weight_picture(w))
-        r.show(self.output_image, _maps_picture(out), ZOOM)
+        r.show(self.output_image, _maps_picture(scene.out), ZOOM)
         self.shape_text.value = (
             f"<code>weight.shape = [out, in, kh, kw] = [{f_out}, 3, {k}, {k}]</code>: "
             f"{f_out} filter{'s' if f_out > 1 else ''}, each 3 channels deep and {k}x{k} wide "
             f"&rarr; {w.numel()} weights (+ {f_out} biases)<br>"
             f"<code>output[f] = sum over c of input[c] &#8902; weight[f, c]</code> &rarr; "
             f"output shape <code>[{f_out}, {h}, {wd}]</code>")
-        if k == 1 and v["weights"] in ("edges per channel", "brightness and edges"):
-            return ("a 1x1 kernel sees a single pixel, so it cannot find edges; it can only "
-                    "mix the channels of each pixel")
-        return ""
 
     def clear(self) -> None:
         r.show(self.output_image, r.blank(200, 100, "no output"))
@@ -171,4 +200,4 @@ def _maps_picture(out: torch.Tensor) -> np.ndarray:
     return r.beside([r.enlarge(r.diverging(m), CELL) for m in out], gap=6)
 
 
-__all__ = ["ChannelsExplorer", "design_weight"]
+__all__ = ["ChannelsExplorer", "ChannelsScene", "ChannelsSettings", "design_weight"]
