@@ -9,6 +9,11 @@ import torch
 Pair = tuple[int, int]
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def as_pair(value: int | Sequence[int], name: str, minimum: int = 0) -> Pair:
     """Return ``(a, b)`` from an int or a pair of ints, each at least ``minimum``."""
     if isinstance(value, bool):

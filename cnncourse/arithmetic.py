@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import as_pair
+from ._checks import as_pair, first_line
 
 IntOrPair = int | tuple[int, int]
 
@@ -369,30 +369,27 @@ def shape_table(model: nn.Module, input_shape: Sequence[int]) -> list[ShapeRow]:
     for name, module in leaves:
         handles.append(module.register_forward_pre_hook(before(name)))
         handles.append(module.register_forward_hook(after(name)))
-    was_training = model.training
     param = next(model.parameters(), None)
     x = torch.zeros(shape, device=param.device if param is not None else "cpu",
                     dtype=param.dtype if param is not None else torch.float32)
+    from .hooks import evaluating  # (hooks sits above the arithmetic)
+
     try:
-        model.eval()
-        with torch.no_grad():
+        with evaluating(model), torch.no_grad():
             model(x)
     except RuntimeError as err:
         where = f"layer {current[-1]!r}" if current else "the model"
-        first_line = str(err).splitlines()[0]
-        raise ValueError(
-            f"input_shape {shape}: {where} cannot take the input it receives: {first_line}"
-        ) from None
+        raise ValueError(f"input_shape {shape}: {where} cannot take the input it receives: "
+                         f"{first_line(err)}") from None
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return rows
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters of a model."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of trainable parameters of a model (all of them with ``trainable_only=False``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 __all__ = [

@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ._checks import first_line
+
 ENV_VAR = "CNNCOURSE_DATA"
 TRAIN_PREFIX = "train"
 TEST_PREFIX = "t10k"
@@ -325,11 +327,6 @@ def _download(root: Path, timeout: float) -> None:
         MNIST(str(root), train=False, download=True)
     finally:
         socket.setdefaulttimeout(previous)
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of an error's message, or its type's name when it has none."""
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def download_mnist(root: str | os.PathLike | None = None, timeout: float = 5.0) -> ImageData:

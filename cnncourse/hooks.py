@@ -9,7 +9,8 @@ standard deviation, the fraction of activations near zero and a histogram of the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +19,18 @@ from torch import nn
 from .callbacks import Callback
 
 HookFn = Callable[["Hook", nn.Module, tuple, torch.Tensor], None]
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in evaluation mode inside the block (batch norm uses its running
+    statistics, dropout is off), then put it back in the mode it was in, whatever happens."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 class Hook:

@@ -32,8 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, OneCycleLR
 
+from ._checks import first_line
 from .callbacks import Callback, ProgressBar, RandomShift, Recorder
 from .data import Batches, check_images_labels
+from .hooks import evaluating
 
 # The settings the lessons and explorers train with, chosen with benchmarks/train_speed.py on
 # the 8,000 / 2,000 MNIST split: about 99.1 % validation accuracy (seeds 0-3: 0.9905-0.992)
@@ -171,17 +173,13 @@ class Learner:
     def _check_model(self) -> None:
         """One forward pass on two validation images, to fail early with a clear message."""
         xb, _ = next(iter(self.valid_batches))
-        was_training = self.model.training
-        self.model.eval()
         try:
-            with torch.no_grad():
+            with evaluating(self.model), torch.no_grad():
                 out = self.model(xb[:2])
         except RuntimeError as err:
             raise ValueError(
                 f"the model cannot take images of shape {tuple(xb.shape[1:])} (C, H, W): "
-                f"{str(err).splitlines()[0]}") from None
-        finally:
-            self.model.train(was_training)
+                f"{first_line(err)}") from None
         if out.dim() != 2 or out.shape[1] != self.n_classes:
             raise ValueError(
                 f"the model must output one score per class, shape [N, {self.n_classes}], "
@@ -327,17 +325,13 @@ class Learner:
     def validate(self) -> dict[str, float]:
         """Loss and accuracy on the validation images, in eval mode (batch norm uses its
         running statistics); the model is put back in the mode it was in."""
-        was_training = self.model.training
-        self.model.eval()
         loss_sum, correct, n = 0.0, 0, 0
-        try:
+        with evaluating(self.model):
             for xb, yb in self.valid_batches:
                 preds = self.model(xb)
                 loss_sum += self.loss_func(preds, yb).item() * len(yb)
                 correct += (preds.argmax(dim=1) == yb).sum().item()
                 n += len(yb)
-        finally:
-            self.model.train(was_training)
         return {"loss": loss_sum / n, "accuracy": correct / n}
 
     @torch.no_grad()
@@ -351,12 +345,8 @@ class Learner:
         batches = Batches(images, torch.zeros(len(images), dtype=torch.int64),
                           self.valid_batches.batch_size, self.train_batches.mean,
                           self.train_batches.std, device=self.device)
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with evaluating(self.model):
             return torch.cat([self.model(xb).softmax(dim=1).cpu() for xb, _ in batches])
-        finally:
-            self.model.train(was_training)
 
     # -- learning-rate finder -------------------------------------------------------------------
 

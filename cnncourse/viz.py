@@ -16,8 +16,9 @@ from matplotlib.figure import Figure
 from torch import nn
 from torchvision.utils import make_grid
 
+from ._checks import first_line
 from .callbacks import Recorder
-from .hooks import ActivationStats, Hooks, conv_layers
+from .hooks import ActivationStats, Hooks, conv_layers, evaluating
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -226,17 +227,13 @@ def show_feature_maps(model: nn.Module, image: torch.Tensor, layers=None, max_ma
     index = {id(m): i for i, (_, m) in enumerate(named)}
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
     try:
-        with Hooks([m for _, m in named], lambda h, mod, i, out: outputs.__setitem__(
-                index[id(mod)], out.detach()[0].cpu())), torch.no_grad():
+        with evaluating(model), Hooks([m for _, m in named], lambda h, mod, i, out: (
+                outputs.__setitem__(index[id(mod)], out.detach()[0].cpu()))), torch.no_grad():
             model(x[None].to(device))
     except RuntimeError as err:
         raise ValueError(f"the model cannot take an image of shape {tuple(x.shape)}: "
-                         f"{str(err).splitlines()[0]}") from None
-    finally:
-        model.train(was_training)
+                         f"{first_line(err)}") from None
     fig = _figure(fig, (1.0 * max_maps + 1.5, 1.2 * (len(named) + 1)))
     axes = fig.subplots(len(named) + 1, 1, squeeze=False)[:, 0]
     cmap = plt.get_cmap("magma").with_extremes(bad="white")  # white gaps between maps

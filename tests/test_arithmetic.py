@@ -240,3 +240,10 @@ def test_shape_table_lists_leaf_layers_from_a_real_forward_pass():
     assert sum(r.params for r in rows) == count_parameters(model)
     assert model.training and torch.equal(model[1].running_mean, running)
     assert not model[0]._forward_hooks and not model[0]._forward_pre_hooks
+
+
+def test_count_parameters_counts_trainable_ones_unless_asked_for_all():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))  # 16 + 10 parameters
+    model[0].weight.requires_grad_(False)
+    assert count_parameters(model) == 26 - 12
+    assert count_parameters(model, trainable_only=False) == 26

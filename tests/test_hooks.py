@@ -108,3 +108,17 @@ def test_hooks_are_removed_even_when_training_fails(digits):
 def test_selecting_nothing_is_a_value_error():
     with pytest.raises(ValueError, match="modules"):
         ActivationStats(simple_cnn(), modules=nn.LSTM)
+
+
+def test_evaluating_switches_to_eval_and_back_even_after_an_error():
+    from cnncourse.hooks import evaluating
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.5))
+    model.train()
+    with evaluating(model) as inside:
+        assert inside is model and not any(m.training for m in model.modules())
+    assert all(m.training for m in model.modules())
+    model.eval()
+    with pytest.raises(RuntimeError), evaluating(model):
+        raise RuntimeError("boom")
+    assert not model.training  # back to the mode it was in: eval

@@ -18,7 +18,7 @@ DISPLAY = {"ipywidgets", "matplotlib", "PIL", "bqplot", "ipycanvas", "IPython", 
 APP = {"cli", "instructor", "course_files", "errors"}
 MAX_LINES = 400
 # Modules still over MAX_LINES, with the length they may not exceed while they are split up.
-OVER_LIMIT = {"arithmetic.py": 411, "cli.py": 436, "instructor.py": 401, "training.py": 439,
+OVER_LIMIT = {"arithmetic.py": 408, "cli.py": 433, "instructor.py": 401, "training.py": 429,
               "explorers/draw_digit.py": 479}
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import arithmetic
+from ..hooks import evaluating
 from .compare import CheckFailed
 
 PARAMETER_BUDGET = 20_000
@@ -80,8 +82,9 @@ def _split_images(hidden: bool) -> tuple[torch.Tensor, torch.Tensor, float, floa
 
 
 def count_parameters(model: nn.Module) -> int:
-    """All parameters of ``model``, trainable or not."""
-    return sum(p.numel() for p in model.parameters())
+    """All parameters of ``model``, trainable or not: a frozen weight still counts against the
+    budget."""
+    return arithmetic.count_parameters(model, trainable_only=False)
 
 
 def _predict(model: nn.Module, images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
@@ -91,27 +94,22 @@ def _predict(model: nn.Module, images: torch.Tensor, mean: float, std: float) ->
 
     first = next(iter(model.parameters()), None)
     device = first.device if first is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
     predictions = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(images), 500):
-                batch = normalize(images[start:start + 500], mean, std).to(device)
-                try:
-                    logits = model(batch)
-                except Exception as err:
-                    first = (str(err).strip().splitlines() or [""])[0][:200]
-                    raise CheckFailed(f"the network cannot take a batch of images (B, 1, 28, "
-                                      f"28): {type(err).__name__}: {first}") from None
-                if not isinstance(logits, torch.Tensor) or logits.dim() != 2 \
-                        or logits.shape[1] != 10:
-                    shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else logits
-                    raise CheckFailed(f"the network must map a batch of images (B, 1, 28, 28) "
-                                      f"to class scores (B, 10), got {shape}")
-                predictions.append(logits.argmax(dim=1).to("cpu", torch.uint8))
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.no_grad():
+        for start in range(0, len(images), 500):
+            batch = normalize(images[start:start + 500], mean, std).to(device)
+            try:
+                logits = model(batch)
+            except Exception as err:
+                first = (str(err).strip().splitlines() or [""])[0][:200]
+                raise CheckFailed(f"the network cannot take a batch of images (B, 1, 28, "
+                                  f"28): {type(err).__name__}: {first}") from None
+            if not isinstance(logits, torch.Tensor) or logits.dim() != 2 \
+                    or logits.shape[1] != 10:
+                shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else logits
+                raise CheckFailed(f"the network must map a batch of images (B, 1, 28, 28) "
+                                  f"to class scores (B, 10), got {shape}")
+            predictions.append(logits.argmax(dim=1).to("cpu", torch.uint8))
     return torch.cat(predictions)
 
 
