@@ -286,12 +286,16 @@ def test_receptive_field_table_is_the_engines(stack, layer, row, col):
         size, jump, rf, start = values[6:10]
         assert (int(size), int(jump), int(rf), float(start)) == (
             rec.out_size, rec.jump, rec.rf, rec.start)
+    scene = explorer.scene
+    assert scene.settings == explorer.settings() and list(scene.records) == records
     rec = records[c["layer"].value - 1]
     assert c["layer"].max == len(records) and c["row"].max == rec.out_size - 1
-    centre = rec.start + c["row"].value * rec.jump
-    shown = re.search(r"rows (-?[\d.]+)\.\.(-?[\d.]+)", _text(explorer.caption.value))
-    assert (float(shown[1]), float(shown[2])) == (centre - (rec.rf - 1) / 2,
-                                                  centre + (rec.rf - 1) / 2)
+    centre_row = rec.start + scene.settings.row * rec.jump
+    centre_col = rec.start + scene.settings.col * rec.jump
+    assert scene.region.centre == (centre_row, centre_col)
+    assert (scene.region.top, scene.region.bottom) == (centre_row - (rec.rf - 1) / 2,
+                                                       centre_row + (rec.rf - 1) / 2)
+    assert scene.region.height == scene.region.width == rec.rf
 
 
 def test_receptive_field_of_the_lesson_cnn_and_of_a_passed_model():

@@ -9,7 +9,8 @@ Every explorer exposes ``controls`` (name -> ipywidgets value widget), ``view`` 
 shown), ``update()`` (redraw from the controls; observers call it on every change) and
 ``message`` (``""``, or why the current setting cannot be drawn). Setting
 ``explorer.controls["stride"].value = 2`` redraws before the assignment returns. Explorers on
-the settings -> scene -> view protocol (PoolingExplorer so far) also expose ``settings()``,
+the settings -> scene -> view protocol (all but TrainingExplorer and DrawDigitExplorer, so
+far) also expose ``settings()``,
 ``compute(settings)`` and ``scene``: the frozen result for the current controls, or a
 ``Problem`` carrying the message. See :mod:`cnncourse.explorers.base`.
 

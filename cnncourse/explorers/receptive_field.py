@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ipywidgets as widgets
 import numpy as np
@@ -85,6 +85,27 @@ def _pair(value) -> tuple:
     return tuple(value) if isinstance(value, tuple) else (value, value)
 
 
+@dataclass(frozen=True)
+class FieldSettings:
+    stack: str
+    layers: str  # the text of the layers box
+    layer: int  # 1-based
+    row: int
+    col: int
+    index: int
+
+
+@dataclass(frozen=True, eq=False)
+class FieldScene:
+    """The receptive-field table and the region of the chosen unit."""
+
+    settings: FieldSettings  # layer, row and col kept within the stack's sizes
+    records: tuple[ReceptiveField, ...]
+    region: Region
+    image: object  # the digit drawn on, (28, 28) in [0, 1]
+    caption: str  # HTML
+
+
 class ReceptiveFieldExplorer(Explorer):
     """Per-layer receptive-field table and one unit's input region drawn on a digit.
 
@@ -123,7 +144,6 @@ class ReceptiveFieldExplorer(Explorer):
                                        description="digit #"),
         }
         self.examples["layers"] = [_as_text(s) for s in STACKS.values()]
-        self.records: list[ReceptiveField] = []
         self._fill_text(c["layers"], c["stack"].value)
         c["stack"].observe(self._on_stack, names="value")
         c["layers"].observe(self._on_text, names="value")
@@ -162,38 +182,38 @@ class ReceptiveFieldExplorer(Explorer):
             with self._quietly():
                 stack.value = CUSTOM
 
-    def layers(self) -> nn.Module | list[tuple[int, ...]]:
+    def layers(self, settings: FieldSettings | None = None) -> nn.Module | list[tuple[int, ...]]:
         """What ``receptive_field`` is given: a model, or the parsed text."""
-        stack = self.controls["stack"].value
-        if stack in self.models:
-            return self.models[stack]
-        if stack in self.stacks:
-            return self.stacks[stack]
-        return parse_layers(self.controls["layers"].value)
+        v = settings or self.settings()
+        if v.stack in self.models:
+            return self.models[v.stack]
+        if v.stack in self.stacks:
+            return self.stacks[v.stack]
+        return parse_layers(v.layers)
+
+    @property
+    def records(self) -> list[ReceptiveField]:
+        return list(self.scene.records) if isinstance(self.scene, FieldScene) else []
 
     # -- drawing ----------------------------------------------------------------------------
 
-    def render(self) -> str:
-        c = self.controls
-        image = self.digits.images[c["index"].value]
-        size = image.shape[-1]
-        self.records = receptive_field(self.layers(), input_size=size)
-        with self._quietly():
-            c["layer"].max = len(self.records)
-        rec = self.records[c["layer"].value - 1]
-        out_h, out_w = _pair(rec.out_size)
-        with self._quietly():
-            c["row"].max, c["col"].max = out_h - 1, out_w - 1
-        row, col = c["row"].value, c["col"].value
-        region = unit_region(rec, row, col)
+    def settings(self) -> FieldSettings:
+        return FieldSettings(**{name: w.value for name, w in self.controls.items()})
 
-        self.table.value = _table(self.records, c["layer"].value - 1)
-        r.show(self.picture, region_picture(image, rec, row, col), ZOOM)
+    def compute(self, settings: FieldSettings) -> FieldScene:
+        image = self.digits.images[settings.index]
+        size = image.shape[-1]
+        records = receptive_field(self.layers(settings), input_size=size)
+        layer = min(settings.layer, len(records))
+        rec = records[layer - 1]
+        out_h, out_w = _pair(rec.out_size)
+        row, col = min(settings.row, out_h - 1), min(settings.col, out_w - 1)
+        region = unit_region(rec, row, col)
         inside = (max(0, min(region.bottom, size - 1) - max(region.top, 0) + 1)
                   * max(0, min(region.right, size - 1) - max(region.left, 0) + 1))
         jump = min(_pair(rec.jump))
-        self.caption.value = (
-            f"unit ({row}, {col}) of layer {c['layer'].value} (<code>{html.escape(rec.name)}"
+        caption = (
+            f"unit ({row}, {col}) of layer {layer} (<code>{html.escape(rec.name)}"
             f"</code>, output {out_h} x {out_w}) sees input rows {_coord(region.top)}.."
             f"{_coord(region.bottom)}, columns {_coord(region.left)}..{_coord(region.right)}: "
             f"a {region.height} x {region.width} region centred at ({_coord(region.centre[0])}"
@@ -202,7 +222,19 @@ class ReceptiveFieldExplorer(Explorer):
             + (f"Dots: the centres of all units of this layer, {_show(rec.jump)} pixels apart "
                "(the jump)." if jump >= 2 else "Neighbouring units are 1 pixel apart "
                "(jump 1)."))
-        return ""
+        return FieldScene(replace(settings, layer=layer, row=row, col=col), tuple(records),
+                          region, image, caption)
+
+    def draw(self, scene: FieldScene) -> None:
+        c, v = self.controls, scene.settings
+        rec = scene.records[v.layer - 1]
+        out_h, out_w = _pair(rec.out_size)
+        with self._quietly():  # the sliders offer this stack's layers and units
+            c["layer"].max = len(scene.records)
+            c["row"].max, c["col"].max = out_h - 1, out_w - 1
+        self.table.value = _table(list(scene.records), v.layer - 1)
+        r.show(self.picture, region_picture(scene.image, rec, v.row, v.col), ZOOM)
+        self.caption.value = scene.caption
 
     def clear(self) -> None:
         self.table.value = ""
@@ -297,5 +329,5 @@ def region_picture(image, rec: ReceptiveField, row: int, col: int) -> Image.Imag
     return picture
 
 
-__all__ = ["ReceptiveFieldExplorer", "Region", "layers_text", "parse_layers", "region_picture",
-           "unit_region"]
+__all__ = ["FieldScene", "FieldSettings", "ReceptiveFieldExplorer", "Region", "layers_text",
+           "parse_layers", "region_picture", "unit_region"]
