@@ -10,9 +10,9 @@ shown), ``update()`` (redraw from the controls; observers call it on every chang
 ``message`` (``""``, or why the current setting cannot be drawn). Setting
 ``explorer.controls["stride"].value = 2`` redraws before the assignment returns. Explorers on
 the settings -> scene -> view protocol (all but TrainingExplorer and DrawDigitExplorer, so
-far) also expose ``settings()``,
-``compute(settings)`` and ``scene``: the frozen result for the current controls, or a
-``Problem`` carrying the message. See :mod:`cnncourse.explorers.base`.
+far) also expose ``settings()``, ``compute(settings)`` and ``scene``: the frozen result for
+the current controls, or a ``Problem`` carrying the message. See
+:mod:`cnncourse.explorers.base`.
 
 ``ALL`` maps each explorer's name to its class; every class opens with no arguments:
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
