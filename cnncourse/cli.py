@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import course_files
+from ._checks import first_line
 from .errors import CommandError
 
 DEFAULT_PORT = 8866  # Voila's usual port
@@ -281,7 +282,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from .data import download_mnist, first_line
+    from .data import download_mnist
 
     folder, why = _data_root(args.root)
     if folder.exists() and not folder.is_dir():
@@ -318,10 +319,9 @@ def _add_exercises(subparsers) -> None:
     try:
         from .instructor import add_exercises_parser
     except ImportError as err:
-        if getattr(err, "name", None) == f"{__package__}.instructor":
-            reason = "this version of cnncourse has no instructor module"
-        else:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        absent = getattr(err, "name", None) == f"{__package__}.instructor"
+        reason = "this version of cnncourse has no instructor module" if absent else (
+            first_line(err))
         parser = subparsers.add_parser(
             "exercises", help="instructor commands for the graded exercises (unavailable)",
             description="Instructor commands for the nbgrader exercises.")

@@ -304,19 +304,19 @@ def test_receptive_field_of_the_lesson_cnn_and_of_a_passed_model():
     explorer = ALL["ReceptiveFieldExplorer"]()
     assert explorer.controls["stack"].value == "lesson CNN"
     expected = receptive_field(simple_cnn(), input_size=28)
-    assert [(r.rf, r.jump, r.out_size) for r in explorer.records] == [
+    assert [(r.rf, r.jump, r.out_size) for r in explorer.scene.records] == [
         (r.rf, r.jump, r.out_size) for r in expected]
     model = nn.Sequential(nn.Conv2d(1, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, dilation=2))
     explorer = ALL["ReceptiveFieldExplorer"](model=model)
-    assert [r.rf for r in explorer.records] == [5, 6, 14]
+    assert [r.rf for r in explorer.scene.records] == [5, 6, 14]
     explorer.controls["layers"].value = "3 1 1\n3 2 1 2"
     assert explorer.controls["stack"].value.startswith("custom")
-    assert [r.rf for r in explorer.records] == [3, 7]
+    assert [r.rf for r in explorer.scene.records] == [3, 7]
     explorer.controls["layers"].value = "3 1"
     assert "line 1" in explorer.message and explorer.table.value == ""
     explorer = ALL["ReceptiveFieldExplorer"](model=[(3, 2, 1), (3, 2, 1, 2)])
     assert explorer.controls["stack"].value == "your model"
-    assert [r.rf for r in explorer.records] == [3, 11]
+    assert [r.rf for r in explorer.scene.records] == [3, 11]
     unreadable = nn.Sequential(nn.Conv2d(1, 1, 3, padding="same"))
     explorer = ALL["ReceptiveFieldExplorer"](model=unreadable)  # explained, not raised
     assert "padding" in explorer.message
@@ -336,12 +336,12 @@ def test_conv_as_matmul_matrix_and_check_are_the_engines(n, k, p, s, seed, numbe
     try:
         expected = conv_matrix(weight, (n, n), stride=s, padding=p)
     except ValueError as err:
-        assert explorer.message == str(err) and explorer.result is None
+        assert explorer.message == str(err) and isinstance(explorer.scene, Problem)
         return
-    assert torch.equal(explorer.result.matrix, expected.matrix)
-    assert torch.equal(explorer.result.weight_index, expected.weight_index)
+    assert torch.equal(explorer.scene.result.matrix, expected.matrix)
+    assert torch.equal(explorer.scene.result.weight_index, expected.weight_index)
     direct = F.conv2d(x[None], weight, stride=s, padding=p).flatten()
-    assert explorer.difference == pytest.approx(
+    assert explorer.scene.difference == pytest.approx(
         float((expected.matrix @ x.flatten() - direct).abs().max()), abs=1e-6)
     assert explorer.scene.equal and "equal" in explorer.check.value
     assert explorer.scene.tied == int((expected.weight_index >= 0).sum())

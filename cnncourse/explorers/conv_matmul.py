@@ -80,14 +80,6 @@ class ConvAsMatmulExplorer(Explorer):
             self.summary, self.check])
         self._assemble(c, controls_box, body)
 
-    @property
-    def result(self) -> ConvMatrix | None:
-        return self.scene.result if isinstance(self.scene, MatmulScene) else None
-
-    @property
-    def difference(self) -> float:
-        return self.scene.difference if isinstance(self.scene, MatmulScene) else float("nan")
-
     def settings(self) -> MatmulSettings:
         return MatmulSettings(**{name: w.value for name, w in self.controls.items()})
 

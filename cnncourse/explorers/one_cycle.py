@@ -99,14 +99,6 @@ class OneCycleExplorer(Explorer):
         body = widgets.VBox([self.lr_box, self.mom_figure, self.summary])
         self._assemble(c, controls_box, body)
 
-    @property
-    def lrs(self) -> list[float]:
-        return list(self.scene.lrs) if isinstance(self.scene, OneCycleScene) else []
-
-    @property
-    def moms(self) -> list[float]:
-        return list(self.scene.moms) if isinstance(self.scene, OneCycleScene) else []
-
     def settings(self) -> OneCycleSettings:
         v = {name: w.value for name, w in self.controls.items()}
         for name in ("max_lr", "pct_start", "div_factor", "final_div_factor", "base_momentum",

@@ -191,10 +191,6 @@ class ReceptiveFieldExplorer(Explorer):
             return self.stacks[v.stack]
         return parse_layers(v.layers)
 
-    @property
-    def records(self) -> list[ReceptiveField]:
-        return list(self.scene.records) if isinstance(self.scene, FieldScene) else []
-
     # -- drawing ----------------------------------------------------------------------------
 
     def settings(self) -> FieldSettings:
