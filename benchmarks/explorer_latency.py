@@ -135,7 +135,7 @@ def main() -> None:
                     return change_something(other, rng)
                 x = rng.uniform(40, 240)
                 start = time.perf_counter()
-                explorer.draw([(x, 40.0), (x + 20, 140.0), (x - 10, 240.0)])
+                explorer.stroke([(x, 40.0), (x + 20, 140.0), (x - 10, 240.0)])
                 return time.perf_counter() - start
 
             during = events_while(lambda e=explorer: not e.wait(0), draw_or_change)

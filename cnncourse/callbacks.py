@@ -2,42 +2,80 @@
 
 The ``Learner`` calls, at fixed moments, the method of that name on every callback:
 
-    before_fit -> (before_epoch -> (before_batch -> after_batch)* -> after_epoch)* -> after_fit
+    before_fit -> (before_epoch -> (before_batch -> after_loss -> after_batch)*
+                   -> after_epoch)* -> after_fit
 
 A callback reads what it needs from ``self.learner`` (``epoch``, ``step``, ``xb``, ``yb``,
 ``preds``, ``loss_value``, ``lr``, ``momentum``, ``valid_metrics``) and may call
 ``self.learner.stop()``. ``before_batch`` may replace ``learner.xb`` (see ``RandomShift``);
-``after_batch`` runs after the optimizer step and before the scheduler's, so ``learner.lr`` is
-the rate that batch used; ``after_epoch`` runs after validation. Recording, progress bars,
-augmentation and activation statistics are callbacks, so the loop itself stays short.
+``after_loss`` runs before the backward pass (``DivergenceCheck`` raises there);
+``after_batch`` runs after the optimizer step, so ``learner.lr`` is still the rate that batch
+used until ``Scheduler``, the last callback, steps the schedule; ``after_epoch`` runs after
+validation. ``after_fit`` always runs, even when training stopped with an exception.
 Callbacks run in increasing ``order``.
+
+Everything beyond forward, loss, backward and step is a callback: recording, the progress bar,
+augmentation, activation statistics, the learning-rate schedule, the divergence check, torch's
+settings while training and the learning-rate finder. So the loop itself stays short.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
-from .data import random_shift
+from .data import Batches, random_shift
 
-if TYPE_CHECKING:
-    from .training import Learner
+EVENTS = ("before_fit", "before_epoch", "before_batch", "after_loss", "after_batch",
+          "after_epoch", "after_fit")
 
-EVENTS = ("before_fit", "before_epoch", "before_batch", "after_batch", "after_epoch",
-          "after_fit")
+
+class LearnerState(Protocol):
+    """What callbacks may read and call on the learner (``cnncourse.training.Learner``)."""
+
+    model: torch.nn.Module
+    device: torch.device
+    generator: torch.Generator
+    train_batches: Batches
+    epoch: int
+    step: int
+    n_epochs: int
+    xb: torch.Tensor
+    yb: torch.Tensor
+    preds: torch.Tensor
+    loss_value: float
+    valid_metrics: dict[str, float]
+    recorder: Recorder
+
+    @property
+    def lr(self) -> float: ...
+    @property
+    def momentum(self) -> float | None: ...
+    def stop(self) -> None: ...
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN, infinite or far too large; ``step``, ``lr`` and ``loss`` say where."""
+
+    def __init__(self, message: str, step: int, lr: float, loss: float) -> None:
+        super().__init__(message)
+        self.step, self.lr, self.loss = step, lr, loss
 
 
 class Callback:
     """Base class: override any of the ``EVENTS`` methods; ``self.learner`` is set for you."""
 
     order = 0
-    learner: Learner
+    learner: LearnerState
 
     def before_fit(self) -> None: ...
     def before_epoch(self) -> None: ...
     def before_batch(self) -> None: ...
+    def after_loss(self) -> None: ...
     def after_batch(self) -> None: ...
     def after_epoch(self) -> None: ...
     def after_fit(self) -> None: ...
@@ -172,3 +210,104 @@ class RandomShift(Callback):
             batches = learn.train_batches
             black = (0.0 - batches.mean) / batches.std  # a black pixel, normalised
             learn.xb = random_shift(learn.xb, self.max_shift, black, learn.generator)
+
+
+# -- the features of every fit, added by the Learner ----------------------------------------------
+
+
+class Scheduler(Callback):
+    """Step a torch learning-rate scheduler (``OneCycleLR``, ``ExponentialLR``, ...) after
+    every batch, once every other callback has seen the rate that batch used."""
+
+    order = 100
+
+    def __init__(self, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+        self.scheduler = scheduler
+
+    def after_batch(self) -> None:
+        self.scheduler.step()
+
+
+class DivergenceCheck(Callback):
+    """Stop training with ``TrainingDiverged`` when the loss is not finite, or when it is more
+    than ``factor`` times the first batch's loss (``factor=None``: only when not finite).
+    ``hint`` is the setting the message suggests instead, e.g. ``"max_lr=0.006"``."""
+
+    def __init__(self, factor: float | None = 100.0, hint: str = "a lower learning rate") -> None:
+        self.factor, self.hint = factor, hint
+
+    def before_fit(self) -> None:
+        self.first_loss: float | None = None
+
+    def after_loss(self) -> None:
+        loss = self.learner.loss_value
+        if self.first_loss is None:
+            self.first_loss = loss
+        if not math.isfinite(loss):
+            raise self._diverged(str(loss))
+        if self.factor is not None and loss > self.factor * max(self.first_loss, 1e-3):
+            raise self._diverged(f"{loss:.3g}, over {self.factor:g} times the first batch's "
+                                 f"{self.first_loss:.3g},")
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        learn = self.learner
+        return TrainingDiverged(
+            f"the loss became {what} at step {learn.step} (epoch {learn.epoch + 1}) "
+            f"with learning rate {learn.lr:.3g}: training diverged, the learning rate is too "
+            f"high. Try a lower one, e.g. {self.hint}, and rebuild the model first (its "
+            f"weights are probably ruined). learner.recorder keeps the history so far.",
+            step=learn.step, lr=learn.lr, loss=learn.loss_value)
+
+
+class TorchSettings(Callback):
+    """Torch's settings while training, put back afterwards.
+
+    - ``seed``: seeds torch's global generator at the start of every fit (dropout and any
+      other random op then repeat);
+    - on the CPU, the model uses the channels-last memory layout, which makes convolutions
+      faster, and torch uses ``threads`` threads (``None``: leave the count alone). The thread
+      count is process-wide state, so it is only changed when training runs on the main
+      thread; a fit in a background thread leaves it as it is.
+    """
+
+    order = -20
+
+    def __init__(self, seed: int | None = None, threads: int | None = None) -> None:
+        self.seed, self.threads = seed, threads
+        self.threads_before: int | None = None
+
+    def before_fit(self) -> None:
+        if self.seed is not None:
+            torch.manual_seed(self.seed)
+        self.threads_before = None
+        if self.learner.device.type != "cpu":
+            return
+        self.learner.model.to(memory_format=torch.channels_last)
+        if self.threads is not None and threading.current_thread() is threading.main_thread():
+            self.threads_before = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+
+    def after_fit(self) -> None:
+        self.learner.model.to(memory_format=torch.contiguous_format)  # the usual layout
+        if self.threads_before is not None:
+            torch.set_num_threads(self.threads_before)
+
+
+class LRFinder(Callback):
+    """Records (learning rate, smoothed loss) per batch; stops after ``num_it`` batches or when
+    the loss grows past four times the best one. ``Learner.lr_find`` uses it."""
+
+    def __init__(self, num_it: int, beta: float = 0.9) -> None:
+        self.num_it, self.beta = num_it, beta
+        self.lrs: list[float] = []
+        self.smoothed: list[float] = []
+        self._avg = 0.0
+
+    def after_batch(self) -> None:
+        learn = self.learner
+        self._avg = self.beta * self._avg + (1 - self.beta) * learn.loss_value
+        smooth = self._avg / (1 - self.beta ** (len(self.lrs) + 1))  # bias-corrected average
+        self.lrs.append(learn.lr)
+        self.smoothed.append(smooth)
+        if len(self.lrs) >= self.num_it or smooth > 4 * min(self.smoothed):
+            learn.stop()

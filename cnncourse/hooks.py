@@ -85,6 +85,19 @@ def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
+def layer_outputs(model: nn.Module, x: torch.Tensor,
+                  layers: list[tuple[str, nn.Module]] | None = None,
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run ``model`` on ``x`` in evaluation mode without gradients; return its output and what
+    each of ``layers`` (``(name, module)`` pairs, default ``conv_layers(model)``) output."""
+    layers = conv_layers(model) if layers is None else layers
+    found: dict[int, torch.Tensor] = {}
+    with Hooks([m for _, m in layers], lambda hook, module, inputs, out: found.__setitem__(
+            id(module), out.detach())), evaluating(model), torch.no_grad():
+        output = model(x)
+    return output, {name: found[id(m)] for name, m in layers}
+
+
 @dataclass
 class LayerStats:
     """Statistics of one layer's output, one entry per recorded batch."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,7 +33,17 @@ from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, OneCycleLR
 
 from ._checks import first_line
-from .callbacks import Callback, ProgressBar, RandomShift, Recorder
+from .callbacks import (
+    Callback,
+    DivergenceCheck,
+    LRFinder,
+    ProgressBar,
+    RandomShift,
+    Recorder,
+    Scheduler,
+    TorchSettings,
+    TrainingDiverged,
+)
 from .data import Batches, check_images_labels
 from .hooks import evaluating
 
@@ -63,14 +73,6 @@ def default_device() -> torch.device:
 def sgd_momentum(params, lr: float) -> torch.optim.Optimizer:
     """The default optimizer: SGD with momentum 0.9 (``fit_one_cycle`` cycles the momentum)."""
     return torch.optim.SGD(params, lr=lr, momentum=0.9)
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN, infinite or far too large; ``step``, ``lr`` and ``loss`` say where."""
-
-    def __init__(self, message: str, step: int, lr: float, loss: float) -> None:
-        super().__init__(message)
-        self.step, self.lr, self.loss = step, lr, loss
 
 
 @dataclass
@@ -157,7 +159,6 @@ class Learner:
             self.callbacks.append(ProgressBar())
         self.callbacks.extend(callbacks)
         self.opt: torch.optim.Optimizer | None = None
-        self.scheduler = None
         self.status = "new"
         self.epoch = self.step = self.n_epochs = 0
         self.valid_metrics: dict[str, float] = {}
@@ -212,8 +213,8 @@ class Learner:
     def fit(self, epochs: int, lr: float) -> None:
         """Train for ``epochs`` passes over the training images at the constant rate ``lr``."""
         epochs, lr = _positive_int(epochs, "epochs"), _positive_number(lr, "lr")
-        self._hint = f"lr={lr / 10:.3g}"
-        self._fit(epochs, self.opt_func(self.model.parameters(), lr=lr))
+        opt = self.opt_func(self.model.parameters(), lr=lr)
+        self._fit(epochs, opt, [*self.callbacks, *self._standard(f"lr={lr / 10:.3g}")])
 
     def fit_one_cycle(self, epochs: int, max_lr: float, **kwargs) -> None:
         """Train with the 1-cycle policy: torch's ``OneCycleLR`` warms the learning rate up to
@@ -231,19 +232,21 @@ class Learner:
                                **kwargs)
         except (TypeError, ValueError) as err:
             raise ValueError(f"fit_one_cycle: {err}") from None
-        self._hint = f"max_lr={max_lr / 10:.3g}"
-        self._fit(epochs, opt, sched)
+        self._fit(epochs, opt, [*self.callbacks, *self._standard(f"max_lr={max_lr / 10:.3g}"),
+                                Scheduler(sched)])
 
-    def _fit(self, epochs: int, opt: torch.optim.Optimizer, scheduler=None) -> None:
-        self.opt, self.scheduler, self.n_epochs = opt, scheduler, epochs
+    def _standard(self, hint: str) -> list[Callback]:
+        """The callbacks of every fit: torch's settings and the divergence check."""
+        return [TorchSettings(self.seed, self.threads),
+                DivergenceCheck(self.divergence_factor, hint)]
+
+    def _fit(self, epochs: int, opt: torch.optim.Optimizer, callbacks: Sequence[Callback],
+             ) -> None:
+        self.opt, self.n_epochs = opt, epochs
         self.step, self.status, self._stop_requested = 0, "running", False
-        if self.seed is not None:
-            torch.manual_seed(self.seed)
-        threads_before = torch.get_num_threads()
-        if self.device.type == "cpu":  # the channels-last layout makes CPU convolutions faster
-            self.model.to(memory_format=torch.channels_last)
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
+        self._active = sorted(callbacks, key=lambda c: c.order)
+        for cb in self._active:
+            cb.learner = self
         try:
             self._call("before_fit")
             for self.epoch in range(epochs):
@@ -260,8 +263,6 @@ class Learner:
             raise
         finally:
             self.model.eval()
-            self.model.to(memory_format=torch.contiguous_format)  # back to the usual layout
-            torch.set_num_threads(threads_before)
             self._call("after_fit")
 
     def _one_epoch(self) -> None:
@@ -280,42 +281,14 @@ class Learner:
         self.preds = self.model(self.xb)
         self.loss = self.loss_func(self.preds, self.yb)
         self.loss_value = self.loss.item()
-        if self.step == 0:
-            self._first_loss = self.loss_value
-        if self._exploded():
-            raise self._diverged()
+        self._call("after_loss")
         self.loss.backward()
         self.opt.step()
         self.opt.zero_grad()
         self._call("after_batch")
-        if self.scheduler is not None:
-            self.scheduler.step()
         self.step += 1
 
-    def _exploded(self) -> bool:
-        if not math.isfinite(self.loss_value):
-            return True
-        factor = self.divergence_factor
-        return factor is not None and self.loss_value > factor * max(self._first_loss, 1e-3)
-
-    def _diverged(self) -> TrainingDiverged:
-        if math.isfinite(self.loss_value):
-            what = (f"{self.loss_value:.3g}, over {self.divergence_factor:g} times the first "
-                    f"batch's {self._first_loss:.3g},")
-        else:
-            what = str(self.loss_value)
-        return TrainingDiverged(
-            f"the loss became {what} at step {self.step} (epoch {self.epoch + 1}) "
-            f"with learning rate {self.lr:.3g}: training diverged, the learning rate is too "
-            f"high. Try a lower one, e.g. {self._hint}, and rebuild the model first (its "
-            f"weights are probably ruined). learner.recorder keeps the history so far.",
-            step=self.step, lr=self.lr, loss=self.loss_value)
-
     def _call(self, event: str) -> None:
-        if event == "before_fit":  # settle the order once per fit
-            self._active = sorted(self.callbacks, key=lambda c: c.order)
-            for cb in self._active:
-                cb.learner = self
         for cb in self._active:
             getattr(cb, event)()
 
@@ -363,23 +336,19 @@ class Learner:
         if end_lr <= start_lr:
             raise ValueError(f"end_lr ({end_lr}) must be larger than start_lr ({start_lr})")
         saved_model = copy.deepcopy(self.model.state_dict())
-        saved_rng, saved_recorder = self.generator.get_state(), self.recorder
-        saved_status = self.status
-        finder = _LRFinder(num_it)
-        self.recorder = Recorder()
-        callbacks = self.callbacks
-        self.callbacks = [self.recorder, finder]
+        saved_rng, saved_status = self.generator.get_state(), self.status
+        finder = LRFinder(num_it)
         opt = self.opt_func(self.model.parameters(), lr=start_lr)
         gamma = (end_lr / start_lr) ** (1 / max(num_it - 1, 1))
-        self._hint = "a smaller end_lr"
+        callbacks = [finder, Scheduler(ExponentialLR(opt, gamma)),
+                     *self._standard("a smaller end_lr")]
         try:
-            self._fit(math.ceil(num_it / len(self.train_batches)), opt, ExponentialLR(opt, gamma))
+            self._fit(math.ceil(num_it / len(self.train_batches)), opt, callbacks)
         except TrainingDiverged:
             pass  # the expected end of the search
         finally:
             self.model.load_state_dict(saved_model)
             self.generator.set_state(saved_rng)
-            self.recorder, self.callbacks = saved_recorder, callbacks
             self.status = saved_status
         lrs, losses = finder.lrs, finder.smoothed
         if not losses:
@@ -403,26 +372,6 @@ def lesson_learner(data, batchnorm: bool = True, seed: int | None = 0,
     kwargs.setdefault("threads", LESSON_DEFAULTS["threads"])
     callbacks = [RandomShift(LESSON_DEFAULTS["max_shift"]), *kwargs.pop("callbacks", ())]
     return Learner(model, data, seed=seed, callbacks=callbacks, **kwargs)
-
-
-class _LRFinder(Callback):
-    """Records (lr, smoothed loss) per batch; stops after ``num_it`` batches or when the loss
-    grows past four times the best one."""
-
-    def __init__(self, num_it: int, beta: float = 0.9) -> None:
-        self.num_it, self.beta = num_it, beta
-        self.lrs: list[float] = []
-        self.smoothed: list[float] = []
-        self._avg = 0.0
-
-    def after_batch(self) -> None:
-        learn = self.learner
-        self._avg = self.beta * self._avg + (1 - self.beta) * learn.loss_value
-        smooth = self._avg / (1 - self.beta ** (len(self.lrs) + 1))  # bias-corrected average
-        self.lrs.append(learn.lr)
-        self.smoothed.append(smooth)
-        if len(self.lrs) >= self.num_it or smooth > 4 * min(self.smoothed):
-            learn.stop()
 
 
 __all__ = ["LESSON_DEFAULTS", "LRFinderResult", "Learner", "TrainingDiverged", "default_device",

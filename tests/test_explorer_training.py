@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import warnings
 
 import numpy as np
@@ -12,12 +14,13 @@ from hypothesis import strategies as st
 
 from cnncourse.arithmetic import receptive_field
 from cnncourse.data import ImageData, load_mnist
+from cnncourse.drawing import prepare_drawing
 from cnncourse.explorers import ALL
-from cnncourse.explorers.draw_digit import SIDE, DrawDigitExplorer, prepare
+from cnncourse.explorers.draw_digit import SIDE, DrawDigitExplorer
 from cnncourse.explorers.training import TrainingExplorer
 from cnncourse.models import simple_cnn
 from cnncourse.schedules import one_cycle
-from cnncourse.training import TrainingDiverged
+from cnncourse.training import LESSON_DEFAULTS, TrainingDiverged
 
 from .explorer_tools import control_values, other_value, snapshot
 
@@ -50,15 +53,23 @@ def _trained_explorer(tiny, runs: int = 1) -> TrainingExplorer:
 
 def test_training_explorer_opens_with_no_arguments():
     explorer = ALL["TrainingExplorer"]()
-    assert explorer.message == "" and not explorer.running and explorer.runs == []
-    assert "lesson CNN" in explorer.plan.value
+    assert explorer.message == "" and not explorer.running and explorer.runs == ()
+    scene = explorer.scene
+    assert scene.current is None and scene.settings == explorer.settings()
+    planned, _ = one_cycle(scene.total_steps, scene.settings.max_lr)
+    assert scene.planned_lrs == pytest.approx(planned)
+    # before a first run the axes span the planned run, not a lone 0
+    assert explorer.loss_figure.axes[0].scale.max == scene.total_steps
+    assert explorer.accuracy_figure.axes[1].scale.max == 1.0
 
 
 def test_a_run_records_loss_accuracy_schedule_and_layer_stats(tiny):
     explorer = _trained_explorer(tiny)
     run = explorer.runs[-1]
     assert run.status == "finished" and explorer.message == ""
+    assert explorer.scene.current == run and not explorer.scene.running
     assert len(run.losses) == 6 and len(run.valid_accuracy) == 1
+    assert explorer.loss_figure.axes[0].scale.max is None  # data now sets the axes
     loss_line = explorer.loss_lines[0]
     assert loss_line.visible and list(loss_line.y) == pytest.approx(run.losses)
     assert explorer.progress.value == explorer.progress.max == 6
@@ -90,13 +101,41 @@ def test_stop_ends_a_run_early_and_controls_respond_while_it_trains(tiny):
     explorer.train()
     assert explorer.running and explorer.train() is None  # one run at a time
     c["epochs"].value = 3  # the view answers at once, for the next run
+    assert explorer.scene.settings.epochs == 3 and explorer.scene.running
     assert "<b>3</b> epoch" in explorer.plan.value and "after the current run" in (
         explorer.plan.value)
     explorer.stop_button.click()
+    assert explorer.scene.stopping
     assert explorer.wait(120)
     run = explorer.runs[-1]
     assert run.status == "stopped" and len(run.losses) < 10 * 12
+    assert explorer.scene.current == run and not explorer.scene.stopping
     assert "stopped" in explorer.status.value
+
+
+def test_widgets_change_on_the_main_thread_only_while_training(tiny):
+    """In a kernel the event loop delivers the training thread's snapshots: the view follows
+    the run with no wait(), and no widget is ever set from the training thread."""
+    changed_on: set[int] = set()
+
+    async def train_and_watch() -> TrainingExplorer:
+        explorer = TrainingExplorer(data=tiny)
+        explorer.controls["epochs"].value, explorer.controls["batch_size"].value = 3, 32
+        for widget in (explorer.status, explorer.progress, explorer.loss_lines[0],
+                       explorer.accuracy_lines[0], explorer.colour_dim, explorer.train_button):
+            widget.observe(lambda _: changed_on.add(threading.get_ident()))
+        explorer.train()
+        for _ in range(6000):
+            if not explorer.scene.running:
+                break
+            await asyncio.sleep(0.01)
+        return explorer
+
+    explorer = asyncio.run(train_and_watch())
+    run = explorer.scene.current
+    assert run.status == "finished" and len(run.valid_accuracy) == 3
+    assert list(explorer.loss_lines[0].y) == pytest.approx(run.losses)
+    assert changed_on == {threading.main_thread().ident}
 
 
 def test_a_diverging_run_is_explained(tiny, monkeypatch):
@@ -141,8 +180,9 @@ def _training_instance() -> TrainingExplorer:
 
 def test_draw_digit_opens_with_no_arguments_and_does_not_train_yet():
     explorer = ALL["DrawDigitExplorer"]()
-    assert explorer.message == "" and explorer._training is None
-    assert "draw a digit" in explorer.prediction.value
+    assert explorer.message == "" and not explorer.training
+    assert explorer.scene.prepared is None and explorer.scene.probabilities is None
+    assert explorer.scene.settings == explorer.settings()
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +191,7 @@ def drawn(tiny, tmp_path_factory):
     cache = tmp_path_factory.mktemp("weights")
     explorer = DrawDigitExplorer(data=tiny, cache_dir=cache)
     explorer.controls["example"].value = 3
-    assert explorer._training is not None and "first use" in explorer.status.value
+    assert explorer.training and explorer.scene.training is not None
     assert explorer.wait(300)
     return explorer, cache
 
@@ -159,30 +199,32 @@ def drawn(tiny, tmp_path_factory):
 def test_first_use_trains_caches_and_predicts(drawn, tiny):
     explorer, cache = drawn
     assert len(list(cache.glob("*.pt"))) == 1
-    p = explorer.probabilities
+    p = explorer.scene.probabilities
     assert p is not None and float(p.sum()) == pytest.approx(1.0, abs=1e-5)
     assert list(explorer.bars.y) == pytest.approx(p.tolist())
     assert f">{int(p.argmax())}</div>" in explorer.prediction.value
     again = DrawDigitExplorer(data=tiny, cache_dir=cache)
     again.controls["example"].value = 3
-    assert again._training is None and again.trained is not None  # loaded, not retrained
-    assert torch.allclose(again.probabilities, p)
+    assert not again.training and again.trained is not None  # loaded, not retrained
+    assert torch.allclose(again.scene.probabilities, p)
 
 
 def test_drawing_prepares_an_mnist_style_digit(drawn):
     explorer, _ = drawn
     explorer.clear_drawing()
-    assert explorer.prepared is None and explorer.probabilities is None
-    explorer.draw([(140, 40), (140, 150), (140, 250)])
-    image = explorer.prepared.image.float()
+    assert explorer.scene.prepared is None and explorer.scene.probabilities is None
+    explorer.stroke([(140, 40), (140, 150), (140, 250)])
+    scene = explorer.scene
+    assert scene.settings == explorer.settings() and scene.settings.example == -1
+    image = scene.prepared.image.float()
     rows, cols = torch.nonzero(image > 25, as_tuple=True)
     assert int(rows.max() - rows.min()) + 1 == 20  # scaled to fit 20x20
     ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
     assert float((ys * image).sum() / image.sum()) == pytest.approx(13.5, abs=1.0)
     assert float((xs * image).sum() / image.sum()) == pytest.approx(13.5, abs=1.0)
-    assert explorer.probabilities is not None and explorer.controls["example"].value == -1
+    assert scene.probabilities is not None
     # the prepared frame maps back onto the canvas where the ink is
-    top_left = explorer.prepared.to_canvas(float(cols.min()), float(rows.min()))
+    top_left = scene.prepared.to_drawing(float(cols.min()), float(rows.min()))
     assert top_left[1] == pytest.approx(40 - 11, abs=8)
 
 
@@ -190,27 +232,38 @@ def test_drawing_over_an_example_keeps_the_example(drawn):
     explorer, _ = drawn
     explorer.controls["example"].value = 2
     ink = np.asarray(explorer.drawing).sum()
-    explorer.draw([(20, 20), (40, 40)])
+    explorer.stroke([(20, 20), (40, 40)])
     assert explorer.controls["example"].value == -1
     assert np.asarray(explorer.drawing).sum() > ink  # the example plus the new stroke
-    assert explorer.prepared is not None and explorer.probabilities is not None
+    scene = explorer.scene
+    assert scene.settings == explorer.settings() and scene.probabilities is not None
+    assert scene.settings.drawing == explorer.drawing.tobytes()
 
 
-def test_prepare_ignores_a_blank_drawing():
-    assert prepare(np.zeros((SIDE, SIDE), dtype=np.uint8)) is None
+def test_a_blank_drawing_has_no_prediction(drawn):
+    explorer, _ = drawn
+    explorer.clear_drawing()
+    assert prepare_drawing(torch.zeros(SIDE, SIDE, dtype=torch.uint8)) is None
+    assert explorer.scene.prepared is None and explorer.scene.probabilities is None
+    assert not np.asarray(explorer.drawing).any()
 
 
 def test_draw_digit_receptive_field_is_the_engines(drawn):
     explorer, _ = drawn
     c = explorer.controls
-    c["layer"].value, c["row"].value, c["col"].value = "block2", 5, 2
+    c["example"].value, c["layer"].value, c["row"].value, c["col"].value = 4, "block2", 5, 2
     rec = {r.name: r for r in receptive_field(simple_cnn(), input_size=28)}["block2.conv"]
     top = rec.start + 5 * rec.jump - (rec.rf - 1) / 2
     left = rec.start + 2 * rec.jump - (rec.rf - 1) / 2
-    assert f"a {rec.rf} x {rec.rf} region" in explorer.unit_text.value
-    assert f"rows {top:g}..{top + rec.rf - 1:g}" in explorer.unit_text.value
-    assert f"columns {left:g}..{left + rec.rf - 1:g}" in explorer.unit_text.value
+    region = explorer.scene.region
+    assert (region.height, region.width) == (rec.rf, rec.rf)
+    assert (region.top, region.bottom) == (top, top + rec.rf - 1)
+    assert (region.left, region.right) == (left, left + rec.rf - 1)
+    assert explorer.scene.shape == (16, 7, 7) and explorer.scene.maps.shape == (16, 7, 7)
     assert c["channel"].max == 15 and c["row"].max == 6
+    c["layer"].value = "block4"  # 2x2 maps: the unit moves inside them, scene and sliders agree
+    assert explorer.scene.settings == explorer.settings()
+    assert (c["row"].value, c["col"].value) == (1, 1)
 
 
 def test_each_draw_digit_control_changes_the_view(drawn):
@@ -236,6 +289,31 @@ def test_draw_digit_controls_fuzz(drawn, data):
     for _ in range(data.draw(st.integers(1, 4))):
         name = data.draw(st.sampled_from(sorted(explorer.controls)))
         explorer.controls[name].value = data.draw(control_values(explorer, name))
-    assert explorer.message == ""
+    assert explorer.message == "" and explorer.scene.settings == explorer.settings()
     if explorer.controls["example"].value >= 0:
-        assert explorer.probabilities is not None
+        assert explorer.scene.probabilities is not None
+
+
+def test_first_use_training_changes_widgets_on_the_main_thread_only(tiny, tmp_path):
+    """The first-use training follows the lessons' recipe, and its progress and result reach
+    the view through the event loop, never from the training thread."""
+    changed_on: set[int] = set()
+    totals: set[int] = set()
+
+    async def train_on_first_use() -> DrawDigitExplorer:
+        explorer = DrawDigitExplorer(data=tiny, cache_dir=tmp_path)
+        for widget in (explorer.progress, explorer.status, explorer.prediction, explorer.bars,
+                       explorer.maps_image):
+            widget.observe(lambda _: changed_on.add(threading.get_ident()))
+        explorer.progress.observe(lambda change: totals.add(change["new"]), names="max")
+        explorer.controls["example"].value = 1
+        for _ in range(30000):
+            if explorer.trained is not None:
+                break
+            await asyncio.sleep(0.01)
+        return explorer
+
+    explorer = asyncio.run(train_on_first_use())
+    assert explorer.scene.probabilities is not None and not explorer.training
+    assert changed_on == {threading.main_thread().ident}
+    assert LESSON_DEFAULTS["epochs"] * 6 in totals  # 6 steps an epoch on the tiny data

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from cnncourse.data import load_digits_28
-from cnncourse.hooks import ActivationStats, Hook, Hooks, conv_layers
+from cnncourse.hooks import ActivationStats, Hook, Hooks, conv_layers, layer_outputs
 from cnncourse.models import simple_cnn
 from cnncourse.training import Learner
 
@@ -122,3 +122,20 @@ def test_evaluating_switches_to_eval_and_back_even_after_an_error():
     with pytest.raises(RuntimeError), evaluating(model):
         raise RuntimeError("boom")
     assert not model.training  # back to the mode it was in: eval
+
+
+def test_layer_outputs_are_what_each_block_returns_in_eval_mode():
+    model = simple_cnn(seed=0)
+    model.train()
+    x = torch.randn(3, 1, 28, 28)
+    output, outputs = layer_outputs(model, x)
+    assert model.training  # put back as it was
+    assert list(outputs) == [name for name, _ in conv_layers(model)]
+    model.eval()
+    with torch.no_grad():
+        expected, h = model(x), x
+        for name, block in model.named_children():
+            h = block(h)
+            if name in outputs:
+                assert torch.equal(outputs[name], h), name
+    assert torch.equal(output, expected) and not output.requires_grad

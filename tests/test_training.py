@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnncourse.callbacks import Callback, ProgressBar, RandomShift, StopAfter
+from cnncourse.callbacks import (
+    Callback,
+    DivergenceCheck,
+    ProgressBar,
+    RandomShift,
+    Scheduler,
+    StopAfter,
+    TorchSettings,
+)
 from cnncourse.data import ImageData, load_digits_28
 from cnncourse.models import simple_cnn
 from cnncourse.schedules import one_cycle
@@ -302,6 +311,35 @@ def test_threads_are_set_for_the_fit_only(digits):
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="threads"):
         _learner(digits, threads=0)
+
+
+def test_a_fit_in_a_background_thread_leaves_the_thread_count_alone(digits):
+    """torch's thread count is process-wide: only the main thread changes it."""
+    seen = []
+
+    class Threads(Callback):
+        def after_batch(self) -> None:
+            seen.append(torch.get_num_threads())
+
+    target = torch.get_num_threads() + 3
+    learn = _learner(digits, threads=target, callbacks=[Threads(), StopAfter(3)])
+    worker = threading.Thread(target=learn.fit, args=(1, 0.01))
+    worker.start()
+    worker.join()
+    assert seen and target not in seen
+    assert learn.status == "stopped"
+
+
+def test_every_fit_feature_is_a_callback(digits):
+    """The loop calls the events; the schedule, the divergence check and torch's settings
+    are callbacks that every fit adds, in their order, the schedule last."""
+    learn = _learner(digits, callbacks=[StopAfter(2)])
+    learn.fit_one_cycle(1, 0.01)
+    kinds = [type(cb) for cb in learn._active]
+    assert kinds[0] is TorchSettings and kinds[-1] is Scheduler
+    assert DivergenceCheck in kinds and StopAfter in kinds
+    learn.fit(1, 0.01)
+    assert Scheduler not in [type(cb) for cb in learn._active]
 
 
 def test_progress_bar_runs_and_closes(digits, capsys):

@@ -283,8 +283,31 @@ def captioned(caption: widgets.HTML | str, picture: widgets.Widget) -> widgets.V
     return widgets.VBox([label, picture])
 
 
+
+
+
+def feature_maps(acts: torch.Tensor, channel: int, row: int, col: int) -> np.ndarray:
+    """Every map of one layer in a grid, each on its own scale (so weak maps still show
+    their pattern); the selected map outlined in orange, its unit in blue."""
+    count, height, width = acts.shape
+    cell = max(2, 42 // max(height, width))
+    per_row, gap = 8, 3
+    values = as_array(acts)
+    tops = np.abs(values).reshape(count, -1).max(axis=1)
+    scaled = values / np.where(tops > 0, tops, 1.0)[:, None, None]
+    colours = diverging(scaled, 1.0) if values.min() < 0 else grey(scaled, 0.0, 1.0)
+    tiles = np.repeat(np.repeat(colours, cell, axis=1), cell, axis=2)
+    picture = tile_grid(tiles, per_row, gap)
+    x = (channel % per_row) * (width * cell + gap)
+    y = (channel // per_row) * (height * cell + gap)
+    frame(picture, (x - 1, y - 1, x + width * cell, y + height * cell))
+    frame(picture, (x + col * cell, y + row * cell, x + (col + 1) * cell - 1,
+                    y + (row + 1) * cell - 1), colour=(0, 160, 255))
+    return picture
+
+
 __all__ = [
-    "as_array", "beside", "blank", "captioned", "diverging", "enlarge", "grey", "heat", "image",
-    "frame", "image_widget", "ink_for", "number", "outline", "pad_ring", "palette", "show",
-    "tile_grid", "to_png", "write", "write_cells",
+    "as_array", "beside", "blank", "captioned", "diverging", "enlarge", "feature_maps", "frame",
+    "grey", "heat", "image", "image_widget", "ink_for", "number", "outline", "pad_ring",
+    "palette", "show", "tile_grid", "to_png", "write", "write_cells",
 ]

@@ -58,9 +58,9 @@ def _plot(label: str, colour: str, log: bool = False):
     figure = bq.Figure(
         marks=[line, phases],
         axes=[bq.Axis(scale=x_scale, label="step"),
-              bq.Axis(scale=y_scale, side="left", label=label,
+              bq.Axis(scale=y_scale, side="left", label=label, label_offset="56px",
                       tick_format=".1e" if log else ".3g")],
-        fig_margin={"top": 15, "bottom": 45, "left": 70, "right": 15},
+        fig_margin={"top": 15, "bottom": 45, "left": 80, "right": 15},
         layout=widgets.Layout(width="520px", height="230px"))
     return figure, line, phases, y_scale
 

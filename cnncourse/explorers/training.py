@@ -4,14 +4,15 @@ Training runs in a background thread, so the widgets stay responsive: the loss c
 while you watch, Stop ends the run after the current batch, and the controls set up the next
 run. Each finished run stays on screen, so a second run (say without batch norm) can be laid
 over the first.
+
+The thread never touches a widget: a few times a second it publishes a snapshot of the run
+(a frozen ``Run``), which the main thread turns into a new scene and draws (see ``_worker``).
 """
 
 from __future__ import annotations
 
 import html
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import bqplot as bq
@@ -20,69 +21,59 @@ import numpy as np
 from PIL import Image
 
 from cnncourse.arithmetic import count_parameters
-from cnncourse.callbacks import Callback
 from cnncourse.hooks import ActivationStats
 from cnncourse.models import simple_cnn
 from cnncourse.schedules import one_cycle
 from cnncourse.training import LESSON_DEFAULTS, TrainingDiverged, lesson_learner
 
 from . import _render as r
+from ._runs import LayerTrace, Run, Snapshots, traces
 from ._sources import lesson_data
+from ._worker import Worker
 from .base import Explorer
 
 CURRENT, PREVIOUS, PLANNED = "#1f77b4", "#ff7f0e", "#999999"
 LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
-REFRESH_S = 0.3  # live plots are redrawn at most this often
+HIGH_LR = 0.3
 
 
-@dataclass
-class Run:
-    """What one training run recorded."""
+@dataclass(frozen=True)
+class TrainingSettings:
+    batchnorm: bool
+    max_lr: float
+    epochs: int
+    batch_size: int
+    overlay: bool
 
-    label: str
+
+@dataclass(frozen=True)
+class TrainingScene:
+    """The next run's plan and the runs shown (``previous`` only with ``overlay``)."""
+
+    settings: TrainingSettings
     steps_per_epoch: int
-    losses: list[float] = field(default_factory=list)
-    valid_accuracy: list[float] = field(default_factory=list)
-    lrs: list[float] = field(default_factory=list)
-    stats: ActivationStats | None = None
-    status: str = "running"
+    planned_lrs: tuple[float, ...]
+    parameters: int
+    data_source: str
+    current: Run | None
+    previous: Run | None
+    running: bool
+    stopping: bool
+    note: str
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.planned_lrs)
 
 
-class _Live(Callback):
-    """Pushes the learner's progress into the explorer's plots, a few times a second."""
-
-    order = 5  # after the Recorder
-
-    def __init__(self, explorer: TrainingExplorer, run: Run) -> None:
-        self.explorer, self.run = explorer, run
-        self._last = 0.0
-
-    def after_batch(self) -> None:
-        now = time.perf_counter()
-        if now - self._last >= REFRESH_S:
-            self._last = now
-            self._push()
-
-    def after_epoch(self) -> None:
-        self._push()
-
-    def _push(self) -> None:
-        rec = self.learner.recorder
-        self.run.losses = list(rec.losses)
-        self.run.valid_accuracy = list(rec.valid_accuracy)
-        self.run.lrs = list(rec.lrs)
-        self.explorer._show_progress(self.learner)
-
-
-def _figure(x_label: str, y_label: str, marks: list, y_scale=None, x_scale=None,
-            height: str = "220px") -> bq.Figure:
+def _figure(x_label: str, y_label: str, marks: list, height: str = "220px") -> bq.Figure:
     return bq.Figure(
         marks=marks,
         axes=[bq.Axis(scale=marks[0].scales["x"], label=x_label),
               bq.Axis(scale=marks[0].scales["y"], side="left", label=y_label,
-                      tick_format=".2g")],
+                      label_offset="50px", tick_format=".2g")],
         legend_location="top-right",
-        fig_margin={"top": 20, "bottom": 45, "left": 60, "right": 15},
+        fig_margin={"top": 20, "bottom": 45, "left": 72, "right": 15},
         layout=widgets.Layout(width="480px", height=height))
 
 
@@ -127,10 +118,11 @@ class TrainingExplorer(Explorer):
         self.status = widgets.HTML()
         self.plan = widgets.HTML()
 
-        self.runs: list[Run] = []
+        self.runs: tuple[Run, ...] = ()
         self.learner = None
-        self._thread: threading.Thread | None = None
-        self._draw_lock = threading.Lock()
+        self._stopping = False
+        self._worker = Worker(self._receive, "cnncourse-training")
+        self._pictured: tuple = ()  # the stats whose colourful-dimension picture is shown
         self._build_plots()
         controls_box = widgets.VBox([
             *c.values(), widgets.HBox([self.train_button, self.stop_button]), self.progress,
@@ -167,37 +159,80 @@ class TrainingExplorer(Explorer):
         self.colour_dim = r.image_widget()
         r.show(self.colour_dim, r.blank(480, 60, "after training"))
 
-    def _set_line(self, line: bq.Lines, xs, ys, show: bool = True) -> None:
-        with line.hold_sync():
-            if show and len(ys):
-                line.x, line.y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-            line.visible = bool(show and len(ys))
+    # -- the protocol -----------------------------------------------------------------------
 
-    def _draw_runs(self) -> None:
-        """Loss and accuracy of the current run and, if wanted, the previous one."""
-        with self._draw_lock:
-            self._draw_run_lines()
+    def settings(self) -> TrainingSettings:
+        c = self.controls
+        return TrainingSettings(c["batchnorm"].value, float(c["max_lr"].value),
+                                c["epochs"].value, c["batch_size"].value, c["overlay"].value)
 
-    def _draw_run_lines(self) -> None:
-        overlay = self.controls["overlay"].value if self.controls else True
-        shown = [(self.runs[-1] if self.runs else None, True),
-                 (self.runs[-2] if len(self.runs) > 1 else None, overlay)]
-        for (run, show), loss_line, acc_line in zip(shown, self.loss_lines,
-                                                    self.accuracy_lines, strict=True):
-            if run is None:
-                self._set_line(loss_line, [], [], False)
-                self._set_line(acc_line, [], [], False)
-                continue
-            loss_line.labels = acc_line.labels = [run.label]
-            self._set_line(loss_line, np.arange(len(run.losses)), run.losses, show)
-            self._set_line(acc_line, np.arange(1, len(run.valid_accuracy) + 1),
-                           run.valid_accuracy, show)
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return max(len(self.data.train_x) // batch_size, 1)
 
-    def _draw_after_fit(self, run: Run) -> None:
+    def compute(self, settings: TrainingSettings) -> TrainingScene:
+        steps = self.steps_per_epoch(settings.batch_size)
+        lrs, _ = one_cycle(steps * settings.epochs, settings.max_lr)
+        current = self.runs[-1] if self.runs else None
+        previous = self.runs[-2] if len(self.runs) > 1 and settings.overlay else None
+        running = current is not None and current.status == "running"
+        notes = [current.note] if current is not None and current.note else []
+        if settings.max_lr > HIGH_LR:
+            notes.append(f"max_lr {settings.max_lr:.3g} is high: the loss may diverge "
+                         "(training then stops with an explanation). The lessons use "
+                         f"{LESSON_DEFAULTS['max_lr']}.")
+        return TrainingScene(settings, steps, tuple(lrs), _parameters(settings.batchnorm),
+                             str(self.data.source), current, previous, running,
+                             running and self._stopping, " ".join(notes))
+
+    def draw(self, scene: TrainingScene) -> None:
+        v = scene.settings
+        self.plan.value = (
+            f"{'Next' if scene.current else 'The'} run: the lesson CNN "
+            f"<b>{'with' if v.batchnorm else 'without'} batch norm</b> "
+            f"({scene.parameters:,} parameters), <b>{v.epochs}</b> epoch(s) of "
+            f"{scene.steps_per_epoch} steps of {v.batch_size} images, 1-cycle up to max_lr "
+            f"<b>{v.max_lr:.3g}</b>; data: {html.escape(scene.data_source)}"
+            + (" <i>(applies after the current run)</i>" if scene.running else ""))
+        self._set_line(self.planned_line, np.arange(scene.total_steps), scene.planned_lrs)
+        runs = ((scene.current, self.loss_lines[0], self.accuracy_lines[0]),
+                (scene.previous, self.loss_lines[1], self.accuracy_lines[1]))
+        for run, loss_line, acc_line in runs:
+            if run is not None:
+                loss_line.labels = acc_line.labels = [run.label]
+            self._set_line(loss_line, np.arange(run.steps) if run else [],
+                           run.losses if run else ())
+            self._set_line(acc_line, np.arange(1, len(run.valid_accuracy) + 1) if run else [],
+                           run.valid_accuracy if run else ())
+        self._draw_empty_axes(scene)
+        self._draw_current(scene)
+
+    def _draw_current(self, scene: TrainingScene) -> None:
+        run = scene.current
+        self.train_button.disabled, self.stop_button.disabled = scene.running, not scene.running
+        if run is None:
+            self.status.value = ""
+            return
+        self.progress.max = run.total_steps
+        self.progress.value = min(run.steps, run.total_steps)
         self._set_line(self.schedule_lines[0], np.arange(len(run.lrs)), run.lrs)
         self.schedule_lines[0].labels = [f"{run.label} (recorded)"]
-        stats = run.stats
-        if stats is None or not stats.layers or not stats.layers[0].means:
+        loss = f"loss {run.losses[-1]:.3f}" if run.losses else "starting"
+        acc = f", validation accuracy {run.valid_accuracy[-1]:.4f}" if run.valid_accuracy else ""
+        if scene.running:
+            self.status.value = (f"{html.escape(run.label)}, epoch {run.epoch + 1}/"
+                                 f"{run.n_epochs}, step {run.steps}/{run.total_steps}: "
+                                 f"{loss}{acc}" + (" &mdash; stopping" if scene.stopping
+                                                   else ""))
+        else:
+            self.status.value = (f"{html.escape(run.label)}: {run.status} after {run.steps} "
+                                 f"steps{acc}")
+        self._draw_stats(run.stats)
+
+    def _draw_stats(self, stats: tuple[LayerTrace, ...]) -> None:
+        if stats == self._pictured:
+            return
+        self._pictured = stats
+        if not stats or not stats[0].means:
             return
         n = min(len(s.means) for s in stats)
         steps = np.arange(n, dtype=float)
@@ -205,116 +240,86 @@ class TrainingExplorer(Explorer):
             self.mean_lines.x = self.std_lines.x = steps
             self.mean_lines.y = np.array([s.means[:n] for s in stats])
             self.std_lines.y = np.array([s.stds[:n] for s in stats])
-            self.mean_lines.labels = stats.names
+            self.mean_lines.labels = [s.name for s in stats]
             self.mean_lines.visible = self.std_lines.visible = True
         r.show(self.colour_dim, _colour_dim_picture(stats))
 
-    def _show_progress(self, learner) -> None:
-        self.progress.value = min(learner.step + 1, self.progress.max)
-        run = self.runs[-1]
-        acc = f", validation accuracy {run.valid_accuracy[-1]:.3f}" if run.valid_accuracy else ""
-        loss = f"loss {run.losses[-1]:.3f}" if run.losses else ""
-        self.status.value = (f"epoch {learner.epoch + 1}/{learner.n_epochs}, step "
-                             f"{learner.step + 1}/{self.progress.max}: {loss}{acc}")
-        self._draw_runs()
+    def _draw_empty_axes(self, scene: TrainingScene) -> None:
+        """Before the first run, axes over the planned run instead of a lone 0."""
+        empty = scene.current is None
+        for lines, x_max, y_max in ((self.loss_lines, scene.total_steps, 2.5),
+                                    (self.accuracy_lines, scene.settings.epochs, 1.0),
+                                    (self.schedule_lines[:1], scene.total_steps, None),
+                                    ([self.mean_lines], scene.total_steps, 1.0)):
+            x_scale, y_scale = lines[0].scales["x"], lines[0].scales["y"]
+            x_scale.min, x_scale.max = (0.0, float(x_max)) if empty else (None, None)
+            if y_max is not None:
+                y_scale.min, y_scale.max = (0.0, y_max) if empty else (None, None)
 
-    # -- the protocol -----------------------------------------------------------------------
-
-    def settings(self) -> dict:
-        return {name: w.value for name, w in self.controls.items()}
-
-    def steps_per_epoch(self, batch_size: int) -> int:
-        return max(len(self.data.train_x) // batch_size, 1)
-
-    def render(self) -> str:
-        v = self.settings()
-        steps = self.steps_per_epoch(v["batch_size"])
-        total = steps * v["epochs"]
-        lrs, _ = one_cycle(total, float(v["max_lr"]))
-        self._set_line(self.planned_line, np.arange(total), lrs)
-        running = self.running
-        self.plan.value = (
-            f"{'Next' if running or self.runs else 'The'} run: the lesson CNN "
-            f"<b>{'with' if v['batchnorm'] else 'without'} batch norm</b> "
-            f"({_parameters(v['batchnorm']):,} parameters), <b>{v['epochs']}</b> epoch(s) of "
-            f"{steps} steps of {v['batch_size']} images, 1-cycle up to max_lr "
-            f"<b>{float(v['max_lr']):.3g}</b>; data: {html.escape(str(self.data.source))}"
-            + (" <i>(applies after the current run)</i>" if running else ""))
-        self._draw_runs()
-        if float(v["max_lr"]) > 0.3:
-            return (f"max_lr {float(v['max_lr']):.3g} is high: the loss may diverge (training "
-                    "then stops with an explanation). The lessons use "
-                    f"{LESSON_DEFAULTS['max_lr']}.")
-        return ""
+    @staticmethod
+    def _set_line(line: bq.Lines, xs, ys) -> None:
+        with line.hold_sync():
+            if len(ys):
+                line.x, line.y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+            line.visible = bool(len(ys))
 
     # -- training ---------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Whether a run is under way (its thread alive or its end not yet shown)."""
+        return self._worker.running or bool(self.runs and self.runs[-1].status == "running")
 
-    def train(self) -> threading.Thread | None:
-        """Start a run with the current settings in a background thread (None if one runs)."""
+    def train(self):
+        """Start a run with the current settings in a background thread; returns the thread
+        (None if a run is already under way or the settings cannot train)."""
         if self.running:
             return None
         v = self.settings()
         try:
-            learner = lesson_learner(self.data, batchnorm=v["batchnorm"], seed=self.seed,
-                                     batch_size=v["batch_size"], progress=False)
+            learner = lesson_learner(self.data, batchnorm=v.batchnorm, seed=self.seed,
+                                     batch_size=v.batch_size, progress=False)
         except ValueError as err:
             self._show_message(str(err))
             return None
-        label = f"run {len(self.runs) + 1}: batch norm {'on' if v['batchnorm'] else 'off'}"
-        run = Run(label, len(learner.train_batches))
-        run.stats = ActivationStats(learner.model)
-        learner.add_callback(run.stats)
-        learner.add_callback(_Live(self, run))
-        self.learner = learner
-        self.runs.append(run)
-        self.progress.max = run.steps_per_epoch * v["epochs"]
-        self.progress.value = 0
-        self.train_button.disabled, self.stop_button.disabled = True, False
-        self.status.value = f"{label}: starting"
-        self._show_message("")
-        self._thread = threading.Thread(target=self._fit, args=(learner, run, v["epochs"],
-                                                                float(v["max_lr"])),
-                                        name="cnncourse-training", daemon=True)
-        self._thread.start()
-        return self._thread
+        label = f"run {len(self.runs) + 1}: batch norm {'on' if v.batchnorm else 'off'}"
+        steps = len(learner.train_batches)
+        run = Run(label, steps, steps * v.epochs, v.epochs)
+        stats = learner.add_callback(ActivationStats(learner.model))
+        snapshots = learner.add_callback(Snapshots(learner, self._worker.publish, run))
+        self.learner, self._stopping = learner, False
+        self.runs = (*self.runs, run)
+        self.update()
 
-    def _fit(self, learner, run: Run, epochs: int, max_lr: float) -> None:
-        note = ""
-        try:
-            learner.fit_one_cycle(epochs, max_lr)
-        except TrainingDiverged as err:
-            note = str(err)
-        except Exception as err:  # noqa: BLE001 - the thread must report, not die silently
-            note = f"training failed ({type(err).__name__}: {err})"
-        run.status = learner.status
-        rec = learner.recorder
-        run.losses, run.valid_accuracy, run.lrs = (list(rec.losses), list(rec.valid_accuracy),
-                                                   list(rec.lrs))
-        try:
-            self._draw_runs()
-            self._draw_after_fit(run)
-        except Exception as err:  # noqa: BLE001
-            note = note or f"could not draw the results ({type(err).__name__}: {err})"
-        acc = f"; validation accuracy {run.valid_accuracy[-1]:.4f}" if run.valid_accuracy else ""
-        self.status.value = f"{run.label}: {learner.status} after {learner.step} steps{acc}"
-        self.train_button.disabled, self.stop_button.disabled = False, True
-        self._show_message(note)
-        self.plan.value = self.plan.value.replace(" <i>(applies after the current run)</i>", "")
+        def job() -> None:
+            note = ""
+            try:
+                learner.fit_one_cycle(v.epochs, v.max_lr)
+            except TrainingDiverged as err:
+                note = str(err)
+            except Exception as err:  # noqa: BLE001 - the thread must report, not die silently
+                note = f"training failed ({type(err).__name__}: {err})"
+            status = learner.status if learner.status != "running" else "failed"
+            self._worker.publish(snapshots.snapshot(status=status, note=note,
+                                                    stats=traces(stats)))
+
+        return self._worker.start(job)
+
+    def _receive(self, run: Run) -> None:
+        """On the main thread: the latest snapshot of the current run."""
+        self.runs = (*self.runs[:-1], run)
+        self.update()
 
     def stop(self) -> None:
         """Ask the current run to end after its current batch."""
         if self.learner is not None and self.running:
             self.learner.stop()
-            self.status.value += " &mdash; stopping"
+            self._stopping = True
+            self.update()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the current run to end; True if none is running any more."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Wait for the current run to end and show its result; True if none is running."""
+        self._worker.wait(timeout)
         return not self.running
 
 
@@ -323,10 +328,10 @@ def _parameters(batchnorm: bool) -> int:
     return count_parameters(simple_cnn(LESSON_DEFAULTS["channels"], batchnorm=batchnorm))
 
 
-def _colour_dim_picture(stats: ActivationStats, width: int = 480, band: int = 56):
+def _colour_dim_picture(stats: tuple[LayerTrace, ...], width: int = 480, band: int = 56):
     bands = []
     for layer in stats:
-        hist = layer.hist_matrix().numpy()  # [bins, batches]
+        hist = layer.hist  # [bins, batches]
         if hist.size == 0:
             continue
         rgb = r.heat(np.log1p(hist[::-1]))
@@ -344,4 +349,4 @@ def _colour_dim_picture(stats: ActivationStats, width: int = 480, band: int = 56
     return canvas
 
 
-__all__ = ["Run", "TrainingExplorer"]
+__all__ = ["LayerTrace", "Run", "TrainingExplorer", "TrainingScene", "TrainingSettings"]
