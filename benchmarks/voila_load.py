@@ -26,6 +26,8 @@ from pathlib import Path
 
 import psutil
 
+from cnncourse.app.serve import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CHROMIUM_FLAGS = [
@@ -33,12 +35,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 WIDGET = ".jupyter-widgets.widget-container, .widget-box, .widget-vbox"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -87,7 +83,7 @@ async def open_pages(url: str, sessions: int, timeout_s: float) -> list[float]:
 
 
 def run_phase(notebook: Path, sessions: int, preheat: bool, timeout: float) -> dict:
-    port = free_port()
+    port = free_port(0)
     args = [str(BIN / "voila"), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
     if preheat:
         args += ["--preheat_kernel=True", f"--pool_size={sessions}"]

@@ -6,7 +6,7 @@ import os
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import Execute
 
-from cnncourse.instructor import HideHiddenTests, VerifyAnswers
+from cnncourse.app.preprocessors import HideHiddenTests, VerifyAnswers
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it reads this file)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from cnncourse.app.serve import free_port, voila_cull_args
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -82,9 +76,7 @@ def start_voila(target: Path, log: Path, extra: Sequence[str] = (), cull_idle: i
 
     As ``cnncourse dashboard`` does, kernels whose page was closed are culled once idle (here
     after ``cull_idle`` seconds), so the pages a test has left do not pile up kernels."""
-    from cnncourse.cli import voila_cull_args
-
-    port = free_port()
+    port = free_port(0)
     server = Server([str(BIN / "voila"), "--no-browser", f"--port={port}",
                      "--Voila.ip=127.0.0.1", *voila_cull_args(cull_idle), *extra, str(target)],
                     f"http://127.0.0.1:{port}/", log,
@@ -103,7 +95,7 @@ def start_lab(root: Path, token: str, log: Path) -> Server:
     (settings / "apputils-extension").mkdir(parents=True, exist_ok=True)
     (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port = free_port()
+    port = free_port(0)
     server = Server([str(BIN / "jupyter"), "lab", "--no-browser", f"--port={port}",
                      "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
                      f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from cnncourse.app.serve import free_port
+
 from .browser import ERROR_OUTPUT_JS, ROOT, interact_until_something_changes, leave
-from .servers import BIN, Server, free_port, start_voila
+from .servers import BIN, Server, start_voila
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +70,7 @@ def test_dashboard_index_links_every_dashboard(voila, browser):
 def test_cnncourse_dashboard_command_serves_a_working_page(browser, tmp_path, screenshots):
     """The command's server works in a browser, keeps the kernel of an open tab however idle,
     and frees it once the tab is closed (Voila's own shutdown-on-close is refused: voila#1458)."""
-    port = free_port()
+    port = free_port(0)
     cull = 3
     server = Server([str(BIN / "cnncourse"), "dashboard", "conv_arithmetic", "--port", str(port),
                      "--no-browser", "--cull-idle", str(cull)],

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cnncourse import cli, course_files
+from cnncourse.app import cli, course_files, serve
+from cnncourse.app.serve import free_port
 
-from .servers import Server, free_port
+from .servers import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST = Path(os.environ.get("CNNCOURSE_DATA", ROOT.parent / "shared" / "data" / "mnist"))
@@ -28,7 +29,7 @@ DASHBOARD_STEMS = sorted(course_files.dashboard_notebooks(COURSE)) if COURSE els
 def command() -> list[str]:
     """The installed console script, or the module when the script is not on disk."""
     script = Path(sys.executable).parent / "cnncourse"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "cnncourse.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "cnncourse"]
 
 
 def run(*args: str, env: dict | None = None, cwd: Path | None = None,
@@ -86,6 +87,15 @@ def test_console_script_help_and_version():
     assert version.returncode == 0 and version.stdout.startswith("cnncourse ")
 
 
+@pytest.mark.parametrize("module", ["cnncourse", "cnncourse.app.cli"])
+def test_python_dash_m_runs_the_command(module):
+    result = subprocess.run([sys.executable, "-m", module, "dashboard", "--list"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("index"), result.stdout
+    assert "RuntimeWarning" not in result.stderr, result.stderr
+
+
 # --------------------------------------------------------------------------------- errors
 
 
@@ -126,16 +136,16 @@ def test_port_in_use_is_refused_with_a_free_alternative():
         line = assert_one_line_error(run("dashboard", "kernel", "--port", str(port)),
                                      f"port {port} is in use")
     suggested = int(line.split("--port ")[1].split(",")[0])
-    assert suggested != port and cli.port_is_free(suggested)
+    assert suggested != port and serve.port_is_free(suggested)
 
 
 # --------------------------------------------------------------------------------- dashboards
 
 def test_cull_args_free_kernels_whose_tab_is_gone():
-    assert cli.voila_cull_args(0) == []
-    assert cli.voila_cull_args(300) == ["--MappingKernelManager.cull_idle_timeout=300",
+    assert serve.voila_cull_args(0) == []
+    assert serve.voila_cull_args(300) == ["--MappingKernelManager.cull_idle_timeout=300",
                                         "--MappingKernelManager.cull_interval=60"]
-    assert cli.voila_cull_args(3) == ["--MappingKernelManager.cull_idle_timeout=3",
+    assert serve.voila_cull_args(3) == ["--MappingKernelManager.cull_idle_timeout=3",
                                       "--MappingKernelManager.cull_interval=1"]
 
 
@@ -159,14 +169,14 @@ def test_list_names_every_dashboard_and_its_explorer():
 ])
 def test_dashboard_names_resolve(given, stem):
     dashboards = course_files.dashboard_notebooks(COURSE)
-    assert cli.resolve_dashboard(given, dashboards) == stem
+    assert serve.resolve_dashboard(given, dashboards) == stem
 
 
 class Served(Server):
     """``cnncourse dashboard ...`` running as a child process, stopped by its process group."""
 
     def __init__(self, args: list[str], log: Path):
-        self.port = free_port()
+        self.port = free_port(0)
         super().__init__([*command(), "dashboard", *args, "--port", str(self.port),
                           "--no-browser"], f"http://127.0.0.1:{self.port}/", log, cwd=ROOT)
 
@@ -188,7 +198,7 @@ class Served(Server):
 
 
 @pytest.fixture
-def serve(tmp_path):
+def start_dashboard(tmp_path):
     started: list[Served] = []
 
     def start(*args: str) -> Served:
@@ -206,8 +216,8 @@ def widget_views(page: str) -> int:
 
 
 @pytest.mark.slow
-def test_dashboard_is_served_on_loopback_without_code(serve):
-    server = serve("kernel")
+def test_dashboard_is_served_on_loopback_without_code(start_dashboard):
+    server = start_dashboard("kernel")
     page = server.fetch()
     assert widget_views(page) >= 1, page[:2000]
     assert "Kernels" in page  # the dashboard's markdown title
@@ -220,8 +230,8 @@ def test_dashboard_is_served_on_loopback_without_code(serve):
 
 
 @pytest.mark.slow
-def test_index_serves_all_dashboards_with_links(serve):
-    server = serve("index")
+def test_index_serves_all_dashboards_with_links(start_dashboard):
+    server = start_dashboard("index")
     index = server.fetch("voila/render/index.ipynb")
     for stem in DASHBOARD_STEMS:
         assert f"{stem}.ipynb" in index, stem
@@ -321,7 +331,7 @@ def launched(monkeypatch):
         calls.append((Path(folder), open_browser, *extra))
         return 0
 
-    monkeypatch.setattr(cli, "_launch_lab", launch)
+    monkeypatch.setattr(serve, "_launch_lab", launch)
     return calls
 
 
@@ -379,7 +389,7 @@ def test_lab_after_pip_install_copies_into_the_default_folder(tmp_path, launched
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     assert cli.main(["lab"]) == 0
-    target = Path(cli.DEFAULT_LAB_DIR)
+    target = Path(serve.DEFAULT_LAB_DIR)
     assert launched == [(target, True)]
     assert (workdir / target / "01_hand_made_kernels.ipynb").is_file()
     assert (workdir / target / "dashboards" / "index.ipynb").is_file()

@@ -107,7 +107,7 @@ def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Complet
 
 
 def cnncourse(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "cnncourse.cli", "exercises", *args,
+    return run([sys.executable, "-m", "cnncourse.app.cli", "exercises", *args,
                 "--course", str(course)], course, check)
 
 

@@ -1,4 +1,4 @@
-"""cnncourse.grading and the nbgrader steps of cnncourse.instructor, without running nbgrader.
+"""cnncourse.grading, the nbgrader steps and the instructor commands, without running nbgrader.
 
 The solutions are taken from the source notebooks in exercises/, so these tests also prove that
 the notebooks' own solutions pass their checks. The full nbgrader run is in
@@ -23,8 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from cnncourse import grading, instructor
-from cnncourse.cli import CommandError, main
+from cnncourse import grading
+from cnncourse.app import instructor, preprocessors
+from cnncourse.app.cli import main
+from cnncourse.app.errors import CommandError
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "exercises" / "source"
@@ -69,7 +71,7 @@ def hidden_seeds() -> dict[str, int]:
     seeds = {}
     for assignment in FUNCTION_ASSIGNMENTS:
         for cell in notebook(assignment).cells:
-            for call in instructor.checks_in(cell.source):
+            for call in preprocessors.checks_in(cell.source):
                 if call.hidden:
                     seeds[call.name] = call.seed
     return seeds
@@ -473,7 +475,7 @@ def test_model_records_are_verified_against_the_true_labels():
 
 
 # ---------------------------------------------------------------------------------------------
-# The nbgrader steps of cnncourse.instructor, on small notebooks
+# The nbgrader steps of cnncourse.app.preprocessors, on small notebooks
 # ---------------------------------------------------------------------------------------------
 
 
@@ -481,10 +483,10 @@ def test_checks_in_reads_the_calls_of_a_test_cell():
     source = ('from cnncourse import grading\ngrading.check_conv2d(conv2d)\n'
               'grading.hidden_check("pool2d", pool2d, seed=12)\n'
               'grading.hidden_check("train_model", model)\nprint(grading)\n')
-    assert instructor.checks_in(source) == [
-        instructor.CheckCall("conv2d", False, None), instructor.CheckCall("pool2d", True, 12),
-        instructor.CheckCall("train_model", True, None)]
-    assert instructor.checks_in("%timeit 1 +") == []
+    assert preprocessors.checks_in(source) == [
+        preprocessors.CheckCall("conv2d", False, None), preprocessors.CheckCall("pool2d", True, 12),
+        preprocessors.CheckCall("train_model", True, None)]
+    assert preprocessors.checks_in("%timeit 1 +") == []
 
 
 def grade_cell(source: str, outputs=()) -> nbformat.NotebookNode:
@@ -514,7 +516,7 @@ def test_verify_answers_keeps_good_records_quiet_and_rejects_the_rest(monkeypatc
                                                 traceback=[])]),
         nbformat.v4.new_code_cell(call),  # not a test cell: left alone
     ])
-    nb, _ = instructor.VerifyAnswers()(nb, {})
+    nb, _ = preprocessors.VerifyAnswers()(nb, {})
     kinds = [[o.output_type for o in c.outputs] for c in nb.cells]
     assert kinds == [["stream"], ["error"], ["stream", "error"], ["error"], []]
     assert "answer of receptive_field is wrong" in nb.cells[1].outputs[0].evalue
@@ -538,7 +540,7 @@ def test_hide_hidden_tests_leaves_a_comment_and_one_line():
         display_record({"exercise": "conv2d"}),
         nbformat.v4.new_output("stream", text="ok\n")])
     nb = nbformat.v4.new_notebook(cells=[failing, passing, visible])
-    nb, _ = instructor.HideHiddenTests()(nb, {})
+    nb, _ = preprocessors.HideHiddenTests()(nb, {})
     text = json.dumps(nb)
     assert "424242" not in text and "hidden_check" not in text and "9, 7" not in text
     assert "secret" not in text and grading.MIME not in text

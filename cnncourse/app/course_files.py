@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the cnncourse package
 PACKAGED = "_lessons"  # the folder inside the installed package
 DASHBOARDS = "dashboards"
 INDEX = "index"  # the dashboard page that links all the others

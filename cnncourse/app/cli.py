@@ -7,30 +7,21 @@
     cnncourse exercises ...                instructor commands (nbgrader)
 
 A mistake on the command line gets one line that says what would work, and exit code 2.
+``lab`` and ``dashboard`` start their servers in ``serve``; ``exercises`` is in ``instructor``.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import errno
 import os
-import socket
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import course_files
-from ._checks import first_line
+from .._checks import first_line
 from .errors import CommandError
-
-DEFAULT_PORT = 8866  # Voila's usual port
-# Voila's own shutdown request on closing a tab is refused (voila-dashboards/voila#1458), so
-# kernels whose page is gone are culled instead: idle and with no browser connected.
-DEFAULT_CULL_IDLE_S = 300
-DEFAULT_LAB_DIR = "cnncourse-lessons"
-HOST = "127.0.0.1"
+from .serve import DEFAULT_CULL_IDLE_S, DEFAULT_LAB_DIR, DEFAULT_PORT, cmd_dashboard, cmd_lab
 
 
 class Parser(argparse.ArgumentParser):
@@ -40,16 +31,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def _course() -> course_files.Course:
-    course = course_files.find_course()
-    if course is None:
-        raise CommandError(
-            "the lesson notebooks are missing from this installation; reinstall cnncourse "
-            "or run the command from a clone of its repository")
-    return course
+# ----------------------------------------------------------------------------- argument types
 
 
 def _port(text: str) -> int:
@@ -74,30 +56,7 @@ def _cull_idle(text: str) -> int:
     return seconds
 
 
-def port_problem(port: int, host: str = HOST) -> str:
-    """Why a server could not listen on ``host:port`` right now ("" if it could)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except PermissionError:
-            return "needs administrator rights"
-        except OSError:
-            return "is in use"
-    return ""
-
-
-def port_is_free(port: int, host: str = HOST) -> bool:
-    """Whether a server could listen on ``host:port`` right now."""
-    return not port_problem(port, host)
-
-
-def free_port(start: int = DEFAULT_PORT, host: str = HOST, tries: int = 100) -> int:
-    """The first free port from ``start`` on."""
-    for port in range(start, min(start + tries, 65536)):
-        if port_is_free(port, host):
-            return port
-    raise CommandError(f"no free port between {start} and {start + tries - 1}; "
-                       "choose one with --port")
+# ----------------------------------------------------------------------------- data
 
 
 def _existing_folder(text: str, option: str) -> Path:
@@ -110,136 +69,9 @@ def _existing_folder(text: str, option: str) -> Path:
     return folder
 
 
-# ----------------------------------------------------------------------------- lab
-
-
-def _launch_lab(folder: Path, open_browser: bool, extra: Sequence[str] = ()) -> int:
-    from jupyterlab.labapp import LabApp
-
-    argv = [f"--ServerApp.root_dir={folder}", *extra]
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
-        argv.append("--allow-root")  # containers and Binder-like images often run as root
-    if not open_browser:
-        argv.append("--no-browser")
-    LabApp.launch_instance(argv=argv)
-    return 0
-
-
-def cmd_lab(args: argparse.Namespace) -> int:
-    if args.jupyter_args and not args.jupyter_args[0].startswith("-"):
-        raise CommandError(f"unexpected argument {args.jupyter_args[0]!r}; options for "
-                           "JupyterLab itself go after --, e.g. cnncourse lab -- --port 9999")
-    course = _course()
-    if args.dir is None and course.from_clone:
-        folder = course.lessons
-    else:
-        folder = Path(args.dir if args.dir is not None else DEFAULT_LAB_DIR).expanduser()
-        if folder.exists() and not folder.is_dir():
-            raise CommandError(f"{folder} is a file, not a folder; choose a folder with --dir")
-        if not folder.exists() and not folder.parent.is_dir():
-            raise CommandError(f"folder {folder.parent} does not exist; create it first or "
-                               "choose another place with --dir")
-        report = course_files.copy_course(course, folder)
-        kept = f" (kept {len(report.kept)} you already had)" if report.kept else ""
-        print(f"copied {len(report.copied)} notebooks into {folder}{kept}")
-    return _launch_lab(folder, open_browser=not args.no_browser, extra=args.jupyter_args)
-
-
-# ----------------------------------------------------------------------------- dashboards
-
-
-def _normalise(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "").removesuffix("explorer")
-
-
-def resolve_dashboard(name: str, dashboards: dict[str, Path]) -> str | None:
-    """The dashboard ``name`` means: its file name (``conv_arithmetic``, ``conv-arithmetic``)
-    or its explorer class (``ConvArithmeticExplorer``), in any case; ``None`` if none."""
-    wanted = _normalise(name)
-    for stem, path in dashboards.items():
-        explorer = course_files.dashboard_info(path)["explorer"]
-        if wanted in (_normalise(stem), _normalise(explorer)):
-            return stem
-    return None
-
-
-def _dashboard_names(dashboards: dict[str, Path]) -> str:
-    return ", ".join([*dashboards, course_files.INDEX])
-
-
-def cmd_dashboard(args: argparse.Namespace) -> int:
-    course = _course()
-    dashboards = course_files.dashboard_notebooks(course)
-    if args.list:
-        width = max(len(n) for n in [*dashboards, course_files.INDEX])
-        for stem, path in dashboards.items():
-            info = course_files.dashboard_info(path)
-            print(f"{stem:<{width}}  {info['explorer']}: {info['title']}")
-        print(f"{course_files.INDEX:<{width}}  all of them, served together with a page "
-              "that links them")
-        return 0
-    if args.name is None:
-        raise CommandError(f"name a dashboard: one of {_dashboard_names(dashboards)} "
-                           "(or use --list)")
-    if _normalise(args.name) in (course_files.INDEX, "all"):
-        stem, target = course_files.INDEX, course.dashboards
-    else:
-        stem = resolve_dashboard(args.name, dashboards)
-        if stem is None:
-            close = difflib.get_close_matches(args.name.lower(), dashboards, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise CommandError(f"unknown dashboard {args.name!r}; {hint}choose one of "
-                               f"{_dashboard_names(dashboards)}")
-        target = dashboards[stem]
-    if args.port is None:
-        port = free_port()
-    elif not (problem := port_problem(args.port)):
-        port = args.port
-    else:
-        raise CommandError(f"port {args.port} {problem} on {HOST}; choose another, e.g. "
-                           f"--port {free_port(max(args.port + 1, 1024))}, or leave out --port")
-    where = f"http://{HOST}:{port}/"
-    if stem == course_files.INDEX:
-        print(f"serving all dashboards; the index page is {where}voila/render/index.ipynb")
-    else:
-        print(f"serving dashboard {stem!r} at {where} (stop with Ctrl-C)")
-    sys.stdout.flush()
-    return _launch_voila(target, port, open_browser=not args.no_browser,
-                         cull_idle=args.cull_idle)
-
-
-def voila_cull_args(seconds: int) -> list[str]:
-    """Voila options that shut down a kernel ``seconds`` after its last browser tab went away
-    and it went idle. Kernels with a page still open are never culled. 0: keep every kernel."""
-    if seconds <= 0:
-        return []
-    return [f"--MappingKernelManager.cull_idle_timeout={seconds}",
-            f"--MappingKernelManager.cull_interval={max(1, min(60, seconds // 2))}"]
-
-
-def _launch_voila(target: Path, port: int, open_browser: bool, cull_idle: int) -> int:
-    from voila.app import Voila
-
-    argv = [str(target), f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0",
-            *voila_cull_args(cull_idle)]
-    if not open_browser:
-        argv.append("--no-browser")
-    try:
-        Voila.launch_instance(argv=argv)
-    except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            raise CommandError(f"port {port} was taken just now; try again, or choose "
-                               "another with --port") from None
-        raise
-    return 0
-
-
-# ----------------------------------------------------------------------------- data
-
-
 def _data_root(root: str | None) -> tuple[Path, str]:
     """The data folder and why it is the one used."""
-    from .data import ENV_VAR, default_root
+    from ..data import ENV_VAR, default_root
 
     if root is not None:
         return Path(root).expanduser(), "given with --root"
@@ -249,7 +81,7 @@ def _data_root(root: str | None) -> tuple[Path, str]:
 
 
 def _load_quietly(folder: Path, download: bool):
-    from .data import load_mnist
+    from ..data import load_mnist
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -282,7 +114,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from .data import download_mnist
+    from ..data import download_mnist
 
     folder, why = _data_root(args.root)
     if folder.exists() and not folder.is_dir():
