@@ -7,11 +7,15 @@ test_exercises_nbgrader.py.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import os
+import pkgutil
 import signal
 import threading
 import time
+import types
 from pathlib import Path
 
 import nbformat
@@ -23,19 +27,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+import cnncourse.pooling
 from cnncourse import grading
 from cnncourse.app import instructor, preprocessors
 from cnncourse.app.cli import main
 from cnncourse.app.errors import CommandError
+from cnncourse.grading.core import checks, compare, exercise, records, registry, runner, tamper
+from cnncourse.grading.problem_sets import ps1, ps4
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "exercises" / "source"
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
-FUNCTION_ASSIGNMENTS = {
-    "ps1_convolutions": ("conv_output_size", "apply_kernel", "conv2d"),
-    "ps2_pooling_and_receptive_fields": ("pool2d", "receptive_field"),
-    "ps3_batchnorm_and_one_cycle": ("batch_norm_train", "one_cycle_lr"),
-}
+FUNCTION_ASSIGNMENTS = {  # the problem sets of function exercises, with their functions
+    ps.assignment: names for ps in grading.PROBLEM_SETS
+    if (names := tuple(ex.name for ex in ps.exercises
+                       if isinstance(ex, grading.FunctionExercise)))}
+FUNCTIONS = sorted(name for names in FUNCTION_ASSIGNMENTS.values() for name in names)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -94,12 +101,27 @@ def spoiled(fn):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_every_exercise_has_a_solution_and_a_hidden_seed():
-    assert set(SOLUTIONS) == set(grading.EXERCISES)
-    assert set(hidden_seeds()) == set(grading.EXERCISES)
+def test_every_function_exercise_has_a_solution_and_a_hidden_seed():
+    assert len(FUNCTION_ASSIGNMENTS) >= 3 and len(FUNCTIONS) >= 7
+    assert set(SOLUTIONS) == set(hidden_seeds()) == set(FUNCTIONS)
 
 
-@pytest.mark.parametrize("name", sorted(grading.EXERCISES))
+def test_every_exercise_has_its_check_and_every_notebook_calls_the_checks_of_its_set():
+    for name, ex in grading.EXERCISES.items():
+        check = getattr(grading, f"check_{name}")
+        assert check.__name__ == f"check_{name}" and check.__doc__ == ex.description
+        assert f"check_{name}" in grading.__all__
+    assert sorted(p.name for p in SOURCE.iterdir() if p.is_dir()) == [
+        ps.assignment for ps in grading.PROBLEM_SETS]
+    for ps in grading.PROBLEM_SETS:
+        calls = [call for cell in notebook(ps.assignment).cells
+                 for call in preprocessors.checks_in(cell.source)]
+        names = {ex.name for ex in ps.exercises}
+        assert {c.name for c in calls if not c.hidden} == names
+        assert {c.name for c in calls if c.hidden} <= names
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
 def test_the_solution_passes_the_visible_and_hidden_cases(name, capsys):
     getattr(grading, f"check_{name}")(SOLUTIONS[name])
     grading.hidden_check(name, SOLUTIONS[name], seed=hidden_seeds()[name])
@@ -107,7 +129,7 @@ def test_the_solution_passes_the_visible_and_hidden_cases(name, capsys):
     assert f"{name} passes all" in out and f"{name} passes the hidden tests" in out
 
 
-@pytest.mark.parametrize("name", sorted(grading.EXERCISES))
+@pytest.mark.parametrize("name", FUNCTIONS)
 def test_a_wrong_answer_fails_visible_and_hidden_cases(name):
     with pytest.raises(grading.CheckFailed, match=f"{name} fails visible case 1 of"):
         getattr(grading, f"check_{name}")(spoiled(SOLUTIONS[name]))
@@ -116,13 +138,13 @@ def test_a_wrong_answer_fails_visible_and_hidden_cases(name):
 
 
 @settings(max_examples=25)
-@given(seed=st.integers(0, 2**31 - 1), name=st.sampled_from(sorted(grading.EXERCISES)))
+@given(seed=st.integers(0, 2**31 - 1), name=st.sampled_from(FUNCTIONS))
 def test_any_seed_gives_valid_cases_that_the_solution_passes(seed, name):
-    answers = grading.run_cases(name, SOLUTIONS[name], seed)
+    answers = grading.run_cases(grading.EXERCISES[name], SOLUTIONS[name], seed)
     assert len(answers) == len(grading.EXERCISES[name].cases(seed)) >= 8
 
 
-@pytest.mark.parametrize("name", sorted(grading.EXERCISES))
+@pytest.mark.parametrize("name", FUNCTIONS)
 def test_hidden_cases_are_repeatable_and_differ_from_the_visible_ones(name):
     ex = grading.EXERCISES[name]
     seed = hidden_seeds()[name]
@@ -211,7 +233,7 @@ def test_check_finds_the_function_in_the_callers_namespace(capsys):
     notebook_globals = {"grading": grading, "conv_output_size": SOLUTIONS["conv_output_size"]}
     exec("grading.check_conv_output_size()", notebook_globals)
     assert "passes all 6 visible cases" in capsys.readouterr().out
-    with pytest.raises(grading.CheckFailed, match="no function pool2d is defined yet"):
+    with pytest.raises(grading.CheckFailed, match="no pool2d is defined yet"):
         exec("grading.check_pool2d()", notebook_globals)
 
 
@@ -307,17 +329,18 @@ def test_time_limit_lets_a_quick_call_finish_and_is_off_in_other_threads():
 
 
 def test_a_check_reports_a_loop_in_plain_words():
-    ex = grading.EXERCISES["receptive_field"]
-    quick = grading.Exercise(**{**{f: getattr(ex, f) for f in ex.__dataclass_fields__},
-                                "seconds": 0.3})
+    quick = dataclasses.replace(grading.EXERCISES["receptive_field"], seconds=0.3)
 
     def endless(layers):
         while True:
             pass
 
-    problem = grading._call(quick, endless, quick.cases(None)[0])[1]
-    assert "receptive_field(layers) did not finish within 0.3 s" in problem.detail
-    assert problem.summary == "did not finish within 0.3 s"
+    with pytest.raises(grading.CheckFailed, match=r"receptive_field\(layers\) did not finish "
+                       "within 0.3 s"):
+        grading.run_cases(quick, endless, None)
+    with pytest.raises(grading.CheckFailed, match="fails a hidden test: did not finish within "
+                       "0.3 s. The hidden"):
+        quick.answers(endless, 7, hidden=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,11 +356,12 @@ def test_nothing_is_reported_before_tampering():
 @pytest.mark.parametrize("owner, attr", [
     (torch, "allclose"), (torch, "equal"), (torch.testing, "assert_close"), (np, "allclose"),
     (np.testing, "assert_allclose"), (F, "conv2d"), (grading, "compare_tensors"),
-    (grading, "hidden_check"), (grading, "_conv2d"), (torch.Tensor, "abs"),
+    (grading, "hidden_check"), (grading, "check_conv2d"), (torch.Tensor, "abs"),
     # the package's modules, where the checks find their functions
-    (grading.compare, "compare_tensors"), (grading.ps1, "compare_tensors"),
-    (grading.ps1, "_conv2d"), (grading.runner, "run_cases"), (grading.checks, "run_cases"),
-    (grading.compare.Case, "describe"),
+    (compare, "compare_tensors"), (ps1, "compare_tensors"), (ps1, "_conv2d"),
+    (runner, "run_cases"), (exercise, "run_cases"), (checks, "records"),
+    (registry, "EXERCISES"), (ps4, "_predict"), (compare.Case, "describe"),
+    (exercise.FunctionExercise, "answers"), (ps4.TrainModel, "verify"),
 ])
 def test_replacing_a_comparison_or_reference_is_detected(monkeypatch, owner, attr):
     grading.seal()
@@ -352,6 +376,89 @@ def test_changing_the_code_of_a_grading_function_is_detected(monkeypatch):
     grading.seal()
     monkeypatch.setattr(grading.compare_ints, "__code__", (lambda *a: None).__code__)
     assert "cnncourse.grading.compare_ints" in grading.tampering()
+
+
+def test_changing_what_a_check_grades_is_detected(monkeypatch):
+    grading.seal()
+    (cell,) = grading.check_conv2d.__closure__
+    monkeypatch.setattr(cell, "cell_contents", "receptive_field")
+    assert "cnncourse.grading.check_conv2d" in grading.tampering()
+
+
+def owner_of(dotted: str):
+    module, _, attr = dotted.rpartition(".")
+    return importlib.import_module(module), attr
+
+
+@pytest.mark.parametrize("dotted", [ref for ps in grading.PROBLEM_SETS for ref in ps.references])
+def test_replacing_a_declared_reference_is_detected(monkeypatch, dotted):
+    grading.seal()
+    monkeypatch.setattr(*owner_of(dotted), lambda *args, **kwargs: None)
+    assert dotted in grading.tampering()
+    with pytest.raises(grading.TamperingDetected, match="tampering detected"):
+        grading.hidden_check("conv2d", SOLUTIONS["conv2d"], seed=1)
+
+
+PROBLEM_SET_MODULES = [importlib.import_module(f"{registry.PROBLEM_SETS_PACKAGE}.{m.name}")
+                       for m in pkgutil.iter_modules(grading.problem_sets.__path__)]
+
+
+def test_every_problem_set_module_is_in_the_registry():
+    assert {"ps1", "ps2", "ps3", "ps4"} <= {m.__name__.rsplit(".", 1)[-1]
+                                           for m in PROBLEM_SET_MODULES}
+    assert tuple(m.PROBLEM_SET for m in PROBLEM_SET_MODULES) == grading.PROBLEM_SETS
+    assert set(grading.EXERCISES) == {ex.name for ps in grading.PROBLEM_SETS
+                                      for ex in ps.exercises}
+
+
+@pytest.mark.parametrize("module", PROBLEM_SET_MODULES, ids=lambda m: m.__name__)
+def test_a_problem_set_declares_every_reference_it_binds_and_the_seal_watches_them(module):
+    """Every torch or cnncourse function that a problem set's module binds is one of the
+    references it declares, and the seal watches them all: none can be left unguarded."""
+    references = module.PROBLEM_SET.references
+    assert references and set(references) <= set(grading.WATCHED)
+    declared = [getattr(*owner_of(dotted)) for dotted in references]
+    bound = [name for name, value in vars(module).items()
+             if isinstance(value, types.FunctionType | types.BuiltinFunctionType)
+             and (getattr(value, "__module__", None) or "").split(".")[0] in ("torch", "cnncourse")
+             and not value.__module__.startswith("cnncourse.grading")]
+    assert bound, f"{module.__name__} binds no reference"
+    undeclared = [name for name in bound if not any(vars(module)[name] is d for d in declared)]
+    assert not undeclared, f"{module.__name__} binds {undeclared}: declare them in PROBLEM_SET"
+
+
+def test_a_reference_added_to_a_problem_set_is_watched_without_editing_core(tmp_path,
+                                                                            monkeypatch):
+    """A new problem set is a new module; the seal then watches the references it declares."""
+    package = tmp_path / "more_sets"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "_shared.py").write_text("NOT_A_PROBLEM_SET = 1\n")
+    (package / "ps9.py").write_text(
+        "from cnncourse.grading import ProblemSet\n"
+        "PROBLEM_SET = ProblemSet('ps9_pooling', exercises=(),\n"
+        "                         references=('cnncourse.pooling.pool2d',))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = registry.discover("more_sets")
+    assert [ps.assignment for ps in found] == ["ps9_pooling"]
+    course = grading.Registry(grading.PROBLEM_SETS + found)
+    assert "cnncourse.pooling.pool2d" in tamper.watched_names(course)
+    assert "cnncourse.pooling.pool2d" not in grading.WATCHED
+    with_ps9, without = tamper.Seal(course), tamper.Seal()
+    monkeypatch.setattr(cnncourse.pooling, "pool2d", lambda *args: None)
+    assert "cnncourse.pooling.pool2d" in with_ps9.changes()
+    assert "cnncourse.pooling.pool2d" not in without.changes()
+    (package / "ps8.py").write_text("EXERCISES = ()\n")
+    with pytest.raises(TypeError, match="more_sets.ps8 must define PROBLEM_SET"):
+        registry.discover("more_sets")
+
+
+def test_the_registry_refuses_a_name_used_twice_and_an_object_that_is_no_exercise():
+    with pytest.raises(ValueError, match="'conv_output_size' of ps1_again is already defined"):
+        grading.Registry(grading.PROBLEM_SETS + (dataclasses.replace(
+            grading.PROBLEM_SETS[0], assignment="ps1_again"),))
+    with pytest.raises(TypeError, match="is not an Exercise"):
+        grading.ProblemSet("ps9", exercises=(SOLUTIONS["conv2d"],))
 
 
 def test_an_active_torch_function_mode_is_detected():
@@ -394,14 +501,14 @@ def test_records_are_shown_only_while_nbgrader_autogrades(monkeypatch, capsys):
         ("receptive_field", False, None)]
 
 
-@pytest.mark.parametrize("name", sorted(grading.EXERCISES))
+@pytest.mark.parametrize("name", FUNCTIONS)
 def test_verify_accepts_correct_records_and_rejects_altered_ones(monkeypatch, name):
     seed = hidden_seeds()[name]
     [record] = recorded(monkeypatch, lambda: grading.hidden_check(name, SOLUTIONS[name],
                                                                   seed=seed))
     assert grading.verify(name, record, seed, hidden=True) is None
     assert "answer of" in grading.verify(name, record, seed + 1, hidden=True)
-    wrong = grading._encode(torch.zeros(2, 2)) if isinstance(record["answers"][0], dict) \
+    wrong = records.encode(torch.zeros(2, 2)) if isinstance(record["answers"][0], dict) \
         else record["answers"][0] + 1
     altered = {**record, "answers": [wrong, *record["answers"][1:]]}
     assert "is wrong" in grading.verify(name, altered, seed, hidden=True)
@@ -411,7 +518,7 @@ def test_verify_accepts_correct_records_and_rejects_altered_ones(monkeypatch, na
 
 def test_tensor_answers_survive_encoding():
     t = torch.randn(2, 3, 4, dtype=torch.float32)
-    assert torch.equal(grading._decode(json.loads(json.dumps(grading._encode(t)))),
+    assert torch.equal(records.decode(json.loads(json.dumps(records.encode(t)))),
                        t.double())
 
 
@@ -422,11 +529,11 @@ def test_tensor_answers_survive_encoding():
 
 def test_ps4_data_keeps_the_held_out_images_apart():
     data = grading.exercise_data()
-    full = grading._full_data()
+    full = ps4.full_data()
     assert len(data.train_x) + len(data.valid_x) <= len(full.train_x)
     assert torch.equal(data.valid_x, full.train_x[len(data.train_x):len(data.train_x)
                                                   + len(data.valid_x)])
-    held_out, labels, mean, std = grading._split_images(hidden=True)
+    held_out, labels, mean, std = ps4.graded_images(hidden=True)
     assert held_out is full.valid_x and len(labels) == len(held_out)
     assert (mean, std) == (data.mean, data.std)
     if full.source.startswith("MNIST") and os.environ.get("CNNCOURSE_DATA"):
@@ -458,8 +565,22 @@ def test_an_untrained_network_fails_the_accuracy_check():
         grading.hidden_check("train_model", untrained)
 
 
+def test_ps4_exercises_record_and_are_verified_like_the_others(monkeypatch):
+    def small():
+        return nn.Sequential(nn.Conv2d(1, 4, 5, stride=4), nn.Flatten(), nn.Linear(144, 10))
+
+    [visible, hidden] = recorded(monkeypatch, lambda: (
+        grading.check_build_model(small), grading.hidden_check("build_model", small)))
+    assert (visible["parameters"], hidden["hidden"]) == (4 * 25 + 4 + 144 * 10 + 10, True)
+    assert grading.verify("build_model", visible) is None
+    assert "over the budget" in grading.verify("build_model", {**hidden, "parameters": 20_001},
+                                               hidden=True)
+    assert "no readable predictions" in grading.verify("train_model", {"parameters": 5,
+                                                                       "predictions": 3})
+
+
 def test_model_records_are_verified_against_the_true_labels():
-    _, labels, _, _ = grading._split_images(hidden=True)
+    _, labels, _, _ = ps4.graded_images(hidden=True)
 
     def record(predictions, parameters=10_000):
         data = predictions.to(torch.uint8).numpy().tobytes()

@@ -1,4 +1,4 @@
-"""Exercise checks: compare a student's function with the course's reference implementation.
+"""Exercise checks: compare a student's work with the course's reference implementation.
 
 While you work, call ``check_<function>()`` (for example ``check_conv2d()``): it runs a few
 visible cases and explains the first failure in plain words, with the inputs and the largest
@@ -13,40 +13,32 @@ Three guards keep a grade honest:
 * ``seal()``: the first cell of every exercise notebook remembers the comparison and reference
   functions before any of your code runs, and every check finds out if they were replaced.
   Under nbgrader each check also records its answers, and the autograder checks them again
-  outside your notebook (``cnncourse.instructor.VerifyAnswers``).
+  outside your notebook (``cnncourse.app.preprocessors.VerifyAnswers``).
 
-The modules, one idea each: ``guards`` (forbid, time_limit), ``compare`` (cases and the
-plain-words comparison), ``exercise`` (what an exercise is), ``ps1``, ``ps2``, ``ps3`` (the
-function exercises: cases, references, hints), ``registry`` (the exercises by name), ``ps4``
-(the training exercise: data split, budget, accuracy), ``tamper`` (the seal), ``records`` (the
-answers the autograder re-checks), ``runner`` (running the cases) and ``checks`` (what the
-notebooks call). Importing this package imports them all, so the references are bound before
-any student code runs.
+Two packages: ``core``, the machinery that is the same for every problem set (guards,
+comparisons, records, exercises, the registry, the seal, the checks), and ``problem_sets``,
+the content of each notebook (``ps1`` ... ``ps4``: cases, references, hints, forbidden
+functions; ps4's data split, budget and accuracy). Each problem set declares its exercises and
+the references they rely on in ``PROBLEM_SET``; the registry (``PROBLEM_SETS``, ``EXERCISES``)
+finds them, and the ``check_<name>`` functions, the seal's ``WATCHED`` names and what the
+autograder re-checks all come from it. Importing this package imports every module, so the
+references are bound before any student code runs.
 """
 
-from .checks import (
-    check_apply_kernel,
-    check_batch_norm_train,
-    check_build_model,
-    check_conv2d,
-    check_conv_output_size,
-    check_one_cycle_lr,
-    check_pool2d,
-    check_receptive_field,
-    check_train_model,
-    hidden_check,
-)
-from .compare import Case, CheckFailed, Problem, compare_floats, compare_ints, compare_tensors
-from .exercise import VISIBLE_SEED, Exercise
-from .guards import NotAllowedError, TimeLimitExceeded, forbid, short_name, time_limit
-from .ps1 import CONV_FORBIDDEN
-from .ps1 import _conv2d as _conv2d
-from .ps2 import POOL_FORBIDDEN
-from .ps3 import BN_FORBIDDEN, ONE_CYCLE_FORBIDDEN
-from .ps4 import (
+from .core.checks import CHECKS, hidden_check, verify
+from .core.compare import Case, CheckFailed, Problem, compare_floats, compare_ints, compare_tensors
+from .core.exercise import VISIBLE_SEED, Exercise, FunctionExercise, Passed, ProblemSet
+from .core.guards import NotAllowedError, TimeLimitExceeded, forbid, short_name, time_limit
+from .core.records import MIME
+from .core.registry import EXERCISES, PROBLEM_SETS, Registry
+from .core.runner import run_cases
+from .core.tamper import COMPARISONS, WATCHED, TamperingDetected, seal, tampering
+from .problem_sets.ps1 import CONV_FORBIDDEN
+from .problem_sets.ps2 import POOL_FORBIDDEN
+from .problem_sets.ps3 import BN_FORBIDDEN, ONE_CYCLE_FORBIDDEN
+from .problem_sets.ps4 import (
     FALLBACK_TARGET,
     MNIST_TARGET,
-    MODEL_CHECKS,
     N_TRAIN,
     N_VALID,
     PARAMETER_BUDGET,
@@ -54,25 +46,16 @@ from .ps4 import (
     count_parameters,
     exercise_data,
 )
-from .ps4 import _full_data as _full_data
-from .ps4 import _split_images as _split_images
-from .records import MIME, verify
-from .records import _decode as _decode
-from .records import _encode as _encode
-from .registry import EXERCISES
-from .runner import _call as _call
-from .runner import run_cases
-from .tamper import WATCHED, TamperingDetected, seal, tampering
 
-# The names imported "as" themselves are internals that the tests reach through the package.
+globals().update(CHECKS)  # check_conv2d, check_train_model, ...: one per exercise
+
 __all__ = [
-    "BN_FORBIDDEN", "CONV_FORBIDDEN", "EXERCISES", "FALLBACK_TARGET", "MIME", "MNIST_TARGET",
-    "MODEL_CHECKS", "N_TRAIN", "N_VALID", "ONE_CYCLE_FORBIDDEN", "PARAMETER_BUDGET",
-    "POOL_FORBIDDEN", "VISIBLE_SEED", "WATCHED", "Case", "CheckFailed", "Exercise",
-    "NotAllowedError", "Problem", "TamperingDetected", "TimeLimitExceeded", "accuracy_target",
-    "check_apply_kernel", "check_batch_norm_train", "check_build_model", "check_conv2d",
-    "check_conv_output_size", "check_one_cycle_lr", "check_pool2d", "check_receptive_field",
-    "check_train_model", "compare_floats", "compare_ints", "compare_tensors", "count_parameters",
-    "exercise_data", "forbid", "hidden_check", "run_cases", "seal", "short_name", "tampering",
-    "time_limit", "verify",
+    "BN_FORBIDDEN", "COMPARISONS", "CONV_FORBIDDEN", "EXERCISES", "FALLBACK_TARGET", "MIME",
+    "MNIST_TARGET", "N_TRAIN", "N_VALID", "ONE_CYCLE_FORBIDDEN", "PARAMETER_BUDGET",
+    "POOL_FORBIDDEN", "PROBLEM_SETS", "VISIBLE_SEED", "WATCHED", "Case", "CheckFailed",
+    "Exercise", "FunctionExercise", "NotAllowedError", "Passed", "Problem", "ProblemSet",
+    "Registry", "TamperingDetected", "TimeLimitExceeded", "accuracy_target", "compare_floats",
+    "compare_ints", "compare_tensors", "count_parameters", "exercise_data", "forbid",
+    "hidden_check", "run_cases", "seal", "short_name", "tampering", "time_limit", "verify",
+    *CHECKS,
 ]

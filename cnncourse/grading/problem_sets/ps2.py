@@ -11,12 +11,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .. import arithmetic
-from .compare import Case, compare_ints, compare_tensors
-from .exercise import VISIBLE_SEED, Exercise, _gen, _randn
+from ... import arithmetic
+from ..core.compare import Case, compare_ints, compare_tensors
+from ..core.exercise import VISIBLE_SEED, FunctionExercise, ProblemSet, randn, seeded
 
 # The references, bound when this module is imported: the notebook's first cell imports it
 # before any student code runs, so replacing torch's functions later does not change them.
+# PROBLEM_SET (at the end) declares them: the seal watches every reference it names.
 _max_pool2d = F.max_pool2d
 _avg_pool2d = F.avg_pool2d
 _receptive_field = arithmetic.receptive_field
@@ -28,17 +29,17 @@ _POOL_PARAMS = ("x", "kernel_size", "stride", "mode")
 
 def _pool_case(g: torch.Generator, n: int, c: int, h: int, w: int, k: int, s: int,
                mode: str) -> Case:
-    return Case((_randn(g, n, c, h, w), k, s, mode), _POOL_PARAMS)
+    return Case((randn(g, n, c, h, w), k, s, mode), _POOL_PARAMS)
 
 
 def _pool2d_visible() -> list[Case]:
-    _, g = _gen(VISIBLE_SEED)
+    _, g = seeded(VISIBLE_SEED)
     return [_pool_case(g, 1, 1, 4, 4, 2, 2, "max"), _pool_case(g, 2, 3, 6, 6, 3, 3, "avg"),
             _pool_case(g, 1, 2, 7, 7, 3, 2, "max"), _pool_case(g, 1, 1, 5, 6, 2, 1, "avg")]
 
 
 def _pool2d_hidden(seed: int) -> list[Case]:
-    rng, g = _gen(seed)
+    rng, g = seeded(seed)
     cases = []
     for i in range(10):
         h, w = rng.randint(1, 10), rng.randint(1, 10)
@@ -72,7 +73,7 @@ def _rf_visible() -> list[Case]:
 
 
 def _rf_hidden(seed: int) -> list[Case]:
-    rng, _ = _gen(seed)
+    rng, _ = seeded(seed)
     cases = []
     for _ in range(10):
         layers = [(rng.randint(1, 7), rng.randint(1, 3), rng.randint(0, 3))
@@ -94,11 +95,20 @@ def _rf_hint(case: Case, got: Any) -> str | None:
     return None
 
 
-EXERCISES = (
-    Exercise("pool2d", _POOL_PARAMS, _pool2d_visible, _pool2d_hidden, _pool2d_reference,
-             compare_tensors, forbidden=POOL_FORBIDDEN),
-    Exercise("receptive_field", ("layers",), _rf_visible, _rf_hidden, _rf_reference,
-             compare_ints, forbidden=("cnncourse.arithmetic.receptive_field",),
-             hint=_rf_hint),
+PROBLEM_SET = ProblemSet(
+    "ps2_pooling_and_receptive_fields",
+    exercises=(
+        FunctionExercise(
+            "pool2d", _POOL_PARAMS, _pool2d_visible, _pool2d_hidden, _pool2d_reference,
+            compare_tensors, forbidden=POOL_FORBIDDEN,
+            description="Compare ``pool2d(x, kernel_size, stride, mode)`` with "
+                        "``F.max_pool2d``/``avg_pool2d``."),
+        FunctionExercise(
+            "receptive_field", ("layers",), _rf_visible, _rf_hidden, _rf_reference,
+            compare_ints, forbidden=("cnncourse.arithmetic.receptive_field",), hint=_rf_hint,
+            description="Compare ``receptive_field(layers)`` with the jump/rf recurrence."),
+    ),
+    references=("torch.nn.functional.max_pool2d", "torch.nn.functional.avg_pool2d",
+                "cnncourse.arithmetic.receptive_field"),
 )
-"""The exercises of problem set 2."""
+"""Problem set 2: its exercises, and the references the seal watches."""

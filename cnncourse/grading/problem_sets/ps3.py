@@ -11,12 +11,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .. import schedules
-from .compare import Case, compare_floats, compare_tensors
-from .exercise import VISIBLE_SEED, Exercise, _gen, _randn
+from ... import schedules
+from ..core.compare import Case, compare_floats, compare_tensors
+from ..core.exercise import VISIBLE_SEED, FunctionExercise, ProblemSet, randn, seeded
 
 # The references, bound when this module is imported: the notebook's first cell imports it
 # before any student code runs, so replacing torch's functions later does not change them.
+# PROBLEM_SET (at the end) declares them: the seal watches every reference it names.
 _batch_norm = F.batch_norm
 _one_cycle = schedules.one_cycle
 
@@ -27,20 +28,20 @@ _BN_PARAMS = ("x", "gamma", "beta", "eps")
 
 def _bn_case(g: torch.Generator, n: int, c: int, h: int, w: int, eps: float,
              plain: bool = False) -> Case:
-    x = _randn(g, n, c, h, w) * 3 + 1
-    gamma = torch.ones(c) if plain else _randn(g, c)
-    beta = torch.zeros(c) if plain else _randn(g, c)
+    x = randn(g, n, c, h, w) * 3 + 1
+    gamma = torch.ones(c) if plain else randn(g, c)
+    beta = torch.zeros(c) if plain else randn(g, c)
     return Case((x, gamma, beta, eps), _BN_PARAMS)
 
 
 def _bn_visible() -> list[Case]:
-    _, g = _gen(VISIBLE_SEED)
+    _, g = seeded(VISIBLE_SEED)
     return [_bn_case(g, 4, 1, 2, 2, 1e-5, plain=True), _bn_case(g, 2, 3, 4, 4, 1e-5),
             _bn_case(g, 8, 2, 1, 1, 1e-3)]
 
 
 def _bn_hidden(seed: int) -> list[Case]:
-    rng, g = _gen(seed)
+    rng, g = seeded(seed)
     cases = []
     while len(cases) < 8:
         n, h, w = rng.randint(1, 5), rng.randint(1, 5), rng.randint(1, 5)
@@ -87,7 +88,7 @@ def _one_cycle_visible() -> list[Case]:
 
 
 def _one_cycle_hidden(seed: int) -> list[Case]:
-    rng, _ = _gen(seed)
+    rng, _ = seeded(seed)
     cases = []
     for i in range(12):
         total = rng.randint(20, 300)  # so that the warm-up has at least two steps
@@ -120,11 +121,21 @@ def _one_cycle_hint(case: Case, got: Any) -> str | None:
 
 ONE_CYCLE_FORBIDDEN = ("torch.optim.lr_scheduler.OneCycleLR", "cnncourse.schedules.one_cycle")
 
-EXERCISES = (
-    Exercise("batch_norm_train", _BN_PARAMS, _bn_visible, _bn_hidden, _bn_reference,
-             compare_tensors, forbidden=BN_FORBIDDEN, hint=_bn_hint),
-    Exercise("one_cycle_lr", _ONE_CYCLE_PARAMS, _one_cycle_visible, _one_cycle_hidden,
-             _one_cycle_reference, compare_floats, forbidden=ONE_CYCLE_FORBIDDEN,
-             hint=_one_cycle_hint),
+PROBLEM_SET = ProblemSet(
+    "ps3_batchnorm_and_one_cycle",
+    exercises=(
+        FunctionExercise(
+            "batch_norm_train", _BN_PARAMS, _bn_visible, _bn_hidden, _bn_reference,
+            compare_tensors, forbidden=BN_FORBIDDEN, hint=_bn_hint,
+            description="Compare ``batch_norm_train(x, gamma, beta, eps)`` with "
+                        "``F.batch_norm(training=True)``."),
+        FunctionExercise(
+            "one_cycle_lr", _ONE_CYCLE_PARAMS, _one_cycle_visible, _one_cycle_hidden,
+            _one_cycle_reference, compare_floats, forbidden=ONE_CYCLE_FORBIDDEN,
+            hint=_one_cycle_hint,
+            description="Compare ``one_cycle_lr(step, total_steps, ...)`` with torch's "
+                        "``OneCycleLR``."),
+    ),
+    references=("torch.nn.functional.batch_norm", "cnncourse.schedules.one_cycle"),
 )
-"""The exercises of problem set 3."""
+"""Problem set 3: its exercises, and the references the seal watches."""

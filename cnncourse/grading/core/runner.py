@@ -13,18 +13,19 @@ import operator
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .compare import Case, CheckFailed, Problem
-from .exercise import Exercise
 from .guards import NotAllowedError, TimeLimitExceeded, forbid, time_limit
-from .registry import EXERCISES
+
+if TYPE_CHECKING:
+    from .exercise import FunctionExercise
 
 
-def _call(ex: Exercise, fn: Callable, case: Case) -> tuple[Any, Problem | None]:
+def _call(ex: FunctionExercise, fn: Callable, case: Case) -> tuple[Any, Problem | None]:
     """Call the student's function on fresh copies of the case's arguments, guarded."""
     __tracebackhide__ = True
     namespace = getattr(fn, "__globals__", None)
@@ -58,14 +59,14 @@ def _normalise(got: Any) -> Any:
     return operator.index(got) if isinstance(got, int | np.integer) else got
 
 
-def run_cases(name: str, fn: Callable, seed: int | None) -> list[Any]:
-    """Run ``fn`` on the cases of exercise ``name`` and return its answers.
+def run_cases(ex: FunctionExercise, fn: Callable, seed: int | None) -> list[Any]:
+    """Run ``fn`` on the cases of the function exercise ``ex`` and return its answers.
 
     ``seed=None`` runs the visible cases and explains a failure in full; a seed runs hidden
     cases and says only what kind of failure it was. Raises ``CheckFailed``.
     """
     __tracebackhide__ = True
-    ex = EXERCISES[name]
+    name = ex.name
     if not callable(fn):
         raise CheckFailed(f"{name} must be a function, got {type(fn).__name__}; run the cell "
                           f"that defines {name} first")
@@ -82,7 +83,7 @@ def run_cases(name: str, fn: Callable, seed: int | None) -> list[Any]:
     return answers
 
 
-def _explain(ex: Exercise, i: int, n: int, case: Case, got: Any, problem: Problem,
+def _explain(ex: FunctionExercise, i: int, n: int, case: Case, got: Any, problem: Problem,
              seed: int | None) -> str:
     if seed is not None:
         return (f"{ex.name} fails a hidden test: {problem.summary}. The hidden cases use other "

@@ -11,12 +11,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .. import arithmetic
-from .compare import Case, compare_ints, compare_tensors
-from .exercise import VISIBLE_SEED, Exercise, _gen, _randn
+from ... import arithmetic
+from ..core.compare import Case, compare_ints, compare_tensors
+from ..core.exercise import VISIBLE_SEED, FunctionExercise, ProblemSet, randn, seeded
 
 # The references, bound when this module is imported: the notebook's first cell imports it
 # before any student code runs, so replacing torch's functions later does not change them.
+# PROBLEM_SET (at the end) declares them: the seal watches every reference it names.
 _conv2d = F.conv2d
 _conv_output_size = arithmetic.conv_output_size
 
@@ -31,7 +32,7 @@ def _conv_size_visible() -> list[Case]:
 
 
 def _conv_size_hidden(seed: int) -> list[Case]:
-    rng, _ = _gen(seed)
+    rng, _ = seeded(seed)
     cases = []
     while len(cases) < 12:
         n, k, s, p = rng.randint(1, 64), rng.randint(1, 11), rng.randint(1, 5), rng.randint(0, 4)
@@ -44,22 +45,22 @@ def _conv_size_hidden(seed: int) -> list[Case]:
 
 
 def _apply_kernel_visible() -> list[Case]:
-    _, g = _gen(VISIBLE_SEED)
+    _, g = seeded(VISIBLE_SEED)
     step = torch.zeros(8, 8)
     step[4:] = 1.0  # dark top half, bright bottom half: a horizontal edge
     top_edge = torch.tensor([[-1.0, -1.0, -1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
-    pairs = [(_randn(g, 5, 5), _randn(g, 3, 3)), (step, top_edge),
-             (_randn(g, 4, 6), _randn(g, 2, 3)), (_randn(g, 3, 3), _randn(g, 3, 3))]
+    pairs = [(randn(g, 5, 5), randn(g, 3, 3)), (step, top_edge),
+             (randn(g, 4, 6), randn(g, 2, 3)), (randn(g, 3, 3), randn(g, 3, 3))]
     return [Case(pair, ("image", "kernel")) for pair in pairs]
 
 
 def _apply_kernel_hidden(seed: int) -> list[Case]:
-    rng, g = _gen(seed)
+    rng, g = seeded(seed)
     cases = []
     for _ in range(8):
         h, w = rng.randint(1, 12), rng.randint(1, 12)
         kh, kw = rng.randint(1, h if h < 5 else 5), rng.randint(1, w if w < 5 else 5)
-        cases.append(Case((_randn(g, h, w), _randn(g, kh, kw)), ("image", "kernel")))
+        cases.append(Case((randn(g, h, w), randn(g, kh, kw)), ("image", "kernel")))
     return cases
 
 
@@ -91,13 +92,13 @@ _CONV2D_PARAMS = ("x", "weight", "bias", "stride", "padding")
 
 def _conv2d_case(g: torch.Generator, n: int, c: int, h: int, w: int, f: int, kh: int, kw: int,
                  bias: bool, stride: int, padding: int) -> Case:
-    args = (_randn(g, n, c, h, w), _randn(g, f, c, kh, kw), _randn(g, f) if bias else None,
+    args = (randn(g, n, c, h, w), randn(g, f, c, kh, kw), randn(g, f) if bias else None,
             stride, padding)
     return Case(args, _CONV2D_PARAMS)
 
 
 def _conv2d_visible() -> list[Case]:
-    _, g = _gen(VISIBLE_SEED)
+    _, g = seeded(VISIBLE_SEED)
     return [_conv2d_case(g, 1, 1, 5, 5, 1, 3, 3, False, 1, 0),
             _conv2d_case(g, 2, 3, 6, 6, 4, 3, 3, True, 1, 1),
             _conv2d_case(g, 1, 2, 7, 7, 3, 3, 3, True, 2, 1),
@@ -105,7 +106,7 @@ def _conv2d_visible() -> list[Case]:
 
 
 def _conv2d_hidden(seed: int) -> list[Case]:
-    rng, g = _gen(seed)
+    rng, g = seeded(seed)
     cases = []
     while len(cases) < 10:
         h, w = rng.randint(1, 9), rng.randint(1, 9)
@@ -121,14 +122,27 @@ def _conv2d_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     return _conv2d(x, weight, bias, stride=stride, padding=padding)
 
 
-EXERCISES = (
-    Exercise("conv_output_size", _CONV_PARAMS, _conv_size_visible, _conv_size_hidden,
-             _conv_output_size, compare_ints,
-             forbidden=("cnncourse.arithmetic.conv_output_size",)),
-    Exercise("apply_kernel", ("image", "kernel"), _apply_kernel_visible,
-             _apply_kernel_hidden, _apply_kernel_reference, compare_tensors,
-             forbidden=CONV_FORBIDDEN, hint=_flipped_kernel_hint),
-    Exercise("conv2d", _CONV2D_PARAMS, _conv2d_visible, _conv2d_hidden, _conv2d_reference,
-             compare_tensors, forbidden=CONV_FORBIDDEN),
+PROBLEM_SET = ProblemSet(
+    "ps1_convolutions",
+    exercises=(
+        FunctionExercise(
+            "conv_output_size", _CONV_PARAMS, _conv_size_visible, _conv_size_hidden,
+            _conv_output_size, compare_ints,
+            forbidden=("cnncourse.arithmetic.conv_output_size",),
+            description="Compare ``conv_output_size(n, kernel_size, stride, padding)`` with "
+                        "the formula."),
+        FunctionExercise(
+            "apply_kernel", ("image", "kernel"), _apply_kernel_visible, _apply_kernel_hidden,
+            _apply_kernel_reference, compare_tensors, forbidden=CONV_FORBIDDEN,
+            hint=_flipped_kernel_hint,
+            description="Compare ``apply_kernel(image, kernel)`` with ``F.conv2d`` on single "
+                        "2-D images."),
+        FunctionExercise(
+            "conv2d", _CONV2D_PARAMS, _conv2d_visible, _conv2d_hidden, _conv2d_reference,
+            compare_tensors, forbidden=CONV_FORBIDDEN,
+            description="Compare ``conv2d(x, weight, bias, stride, padding)`` with "
+                        "``F.conv2d``."),
+    ),
+    references=("torch.nn.functional.conv2d", "cnncourse.arithmetic.conv_output_size"),
 )
-"""The exercises of problem set 1."""
+"""Problem set 1: its exercises, and the references the seal watches."""

@@ -2,10 +2,12 @@
 
 The first code cell of every exercise notebook calls ``seal()``; every check then calls
 ``tampering()`` and fails with ``TamperingDetected`` if something changed since. The seal
-covers the functions of torch, numpy and the standard library that checks rely on, every name
-in this package and in each of its modules (students could replace
-``cnncourse.grading.compare.compare_tensors`` as well as ``cnncourse.grading.compare_tensors``),
-the exercises' fields, the IPython shell's error handling, and active torch modes.
+covers ``WATCHED``: the generic comparisons of torch, numpy and the standard library
+(``COMPARISONS``) and the references that each problem set declares; every name in
+``cnncourse.grading`` and in each of its modules (students could replace
+``cnncourse.grading.core.compare.compare_tensors`` as well as
+``cnncourse.grading.compare_tensors``); the exercises of the registry; the IPython shell's
+error handling; and active torch modes.
 """
 
 from __future__ import annotations
@@ -13,17 +15,15 @@ from __future__ import annotations
 import os
 import sys
 import types
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from .compare import CheckFailed
-from .exercise import Exercise
 from .guards import _resolve
-from .registry import EXERCISES
+from .registry import REGISTRY, Registry
 
-_PACKAGE = __package__
+_PACKAGE = __package__.rpartition(".")[0]
 """``cnncourse.grading``: the package whose names the seal remembers."""
 
 
@@ -31,7 +31,7 @@ class TamperingDetected(CheckFailed):
     """A comparison or reference function was replaced after the notebook started."""
 
 
-WATCHED = (
+COMPARISONS = (
     "torch.allclose", "torch.equal", "torch.isclose", "torch.testing.assert_close",
     "torch.isfinite", "torch.Tensor.__sub__", "torch.Tensor.__eq__", "torch.Tensor.__le__",
     "torch.Tensor.__add__", "torch.Tensor.__mul__", "torch.Tensor.__rmul__",
@@ -43,11 +43,16 @@ WATCHED = (
     "math.isclose", "builtins.abs", "builtins.max", "builtins.min", "builtins.all",
     "builtins.any", "builtins.float", "builtins.int", "builtins.isinstance", "builtins.len",
     "builtins.range", "builtins.type", "builtins.zip",
-    "torch.nn.functional.conv2d", "torch.nn.functional.max_pool2d",
-    "torch.nn.functional.avg_pool2d", "torch.nn.functional.batch_norm",
-    "cnncourse.schedules.one_cycle", "cnncourse.arithmetic.conv_output_size",
-    "cnncourse.arithmetic.receptive_field",
 )
+"""The functions every check relies on to compare answers, whatever the exercise."""
+
+
+def watched_names(registry: Registry) -> tuple[str, ...]:
+    """``COMPARISONS`` and the references that the problem sets of ``registry`` declare."""
+    return tuple(dict.fromkeys(COMPARISONS + registry.references))
+
+
+WATCHED = watched_names(REGISTRY)
 """Functions that checks rely on, directly or through the libraries they call."""
 
 _SHELL_WATCHED = (
@@ -60,8 +65,9 @@ _SHELL_WATCHED = (
 
 def _trusted_roots() -> tuple[str, ...]:
     """Folders of installed code: site-packages, the standard library, and cnncourse."""
+    cnncourse = sys.modules[_PACKAGE.partition(".")[0]]
     folders = (os.path.dirname(os.path.dirname(torch.__file__)), os.path.dirname(os.__file__),
-               os.path.dirname(os.path.dirname(__file__)))
+               os.path.dirname(cnncourse.__file__))
     return tuple(os.path.realpath(f) + os.sep for f in folders)
 
 
@@ -75,12 +81,12 @@ def _genuine(dotted: str, obj: Any, roots: tuple[str, ...] | None = None) -> boo
     return getattr(obj, "__name__", None) == dotted.rsplit(".", 1)[-1]
 
 
-def _fields(ex: Exercise) -> tuple:
-    return tuple(getattr(ex, f) for f in ex.__dataclass_fields__)
+def _fields(ex: Any) -> tuple:
+    return tuple(vars(ex).values())
 
 
 def _grading_modules() -> list[types.ModuleType]:
-    """This package and its modules (the package's ``__init__`` imports every one)."""
+    """``cnncourse.grading`` and its modules (its ``__init__`` imports every one)."""
     prefix = _PACKAGE + "."
     return [sys.modules[_PACKAGE]] + [module for name, module in sorted(sys.modules.items())
                                       if name.startswith(prefix)]
@@ -90,20 +96,50 @@ def _is_own(cls: type) -> bool:
     return cls.__module__ == _PACKAGE or cls.__module__.startswith(_PACKAGE + ".")
 
 
-@dataclass(frozen=True)
-class _Held:
-    """One name in a module of this package, as ``seal()`` found it."""
+_EMPTY = object()
 
-    namespace: dict[str, Any]  # the module's globals
-    name: str
-    attr: str  # a function of the class ``name``, or "" for the name itself
-    value: Any
-    code: Any  # the value's code object, or None
+
+def _cells(value: Any) -> tuple:
+    """What a function's closure holds (the exercise of a ``check_<name>``), else ``()``."""
+    cells = getattr(value, "__closure__", None) or ()
+    held = []
+    for cell in cells:
+        try:
+            held.append(cell.cell_contents)
+        except ValueError:  # a cell not filled yet
+            held.append(_EMPTY)
+    return tuple(held)
+
+
+class _Held:
+    """One name in a module of ``cnncourse.grading``, as ``seal()`` found it."""
+
+    def __init__(self, namespace: dict[str, Any], name: str, attr: str, value: Any) -> None:
+        self.namespace = namespace  # the module's globals
+        self.name = name
+        self.attr = attr  # a function of the class ``name``, or "" for the name itself
+        self.value = value
+        self.code = getattr(value, "__code__", None)
+        self.cells = _cells(value)
+
+    def changed(self, roots: tuple[str, ...]) -> bool:
+        current = self.namespace.get(self.name)
+        if self.attr:
+            current = vars(current).get(self.attr) if isinstance(current, type) else None
+        if current is not self.value or self.code is not None \
+                and self.value.__code__ is not self.code:
+            return True
+        if [id(c) for c in _cells(self.value)] != [id(c) for c in self.cells]:
+            return True
+        # (methods that dataclasses generate have no file, so only module-level functions
+        # are asked to come from an installed file)
+        return self.code is not None and not self.attr \
+            and not _genuine(self.name, self.value, roots)
 
 
 def _own_snapshot() -> dict[str, _Held]:
-    """The functions, classes and captured primitives of this package and of each of its
-    modules, with their code objects, by dotted name."""
+    """The functions, classes and captured primitives of ``cnncourse.grading`` and of each of
+    its modules, with their code objects, by dotted name."""
     snapshot = {}
     for module in _grading_modules():
         namespace = vars(module)
@@ -111,22 +147,16 @@ def _own_snapshot() -> dict[str, _Held]:
             if name.startswith("__") or isinstance(value, int | float | str | tuple | type(None)):
                 continue
             where = f"{module.__name__}.{name}"
-            snapshot[where] = _Held(namespace, name, "", value, getattr(value, "__code__", None))
+            snapshot[where] = _Held(namespace, name, "", value)
             if isinstance(value, type) and _is_own(value):
                 for attr, member in vars(value).items():
                     if isinstance(member, types.FunctionType):
-                        snapshot[f"{where}.{attr}"] = _Held(namespace, name, attr, member,
-                                                            member.__code__)
+                        snapshot[f"{where}.{attr}"] = _Held(namespace, name, attr, member)
     return snapshot
 
 
-def _exercises_snapshot() -> dict[str, tuple[Exercise, tuple]]:
-    """Every exercise with its fields (references, comparisons, cases, forbidden functions)."""
-    return {name: (ex, _fields(ex)) for name, ex in EXERCISES.items()}
-
-
-def _watched_now() -> dict[str, Any]:
-    names = WATCHED + (_SHELL_WATCHED if "ipykernel" in sys.modules else ())
+def _watched_now(names: tuple[str, ...]) -> dict[str, Any]:
+    names += _SHELL_WATCHED if "ipykernel" in sys.modules else ()
     found = {}
     for dotted in names:
         try:
@@ -149,15 +179,40 @@ def _shell_now() -> dict[str, Any]:
     return state
 
 
-@dataclass
-class _Seal:
-    watched: dict[str, Any] = field(default_factory=_watched_now)
-    own: dict[str, _Held] = field(default_factory=_own_snapshot)
-    exercises: dict[str, tuple[Exercise, tuple]] = field(default_factory=_exercises_snapshot)
-    shell: dict[str, Any] = field(default_factory=_shell_now)
+class Seal:
+    """The watched functions of ``registry``, ``cnncourse.grading``'s names, the registry's
+    exercises and the shell, as they are when the seal is made."""
+
+    def __init__(self, registry: Registry = REGISTRY) -> None:
+        self.registry = registry
+        self.names = watched_names(registry)
+        self.watched = _watched_now(self.names)
+        self.own = _own_snapshot()
+        self.exercises = {name: (ex, _fields(ex)) for name, ex in registry.exercises.items()}
+        self.shell = _shell_now()
+
+    def changes(self) -> list[str]:
+        """Names of what was replaced or modified since the seal was made."""
+        roots = _trusted_roots()
+        now = _watched_now(self.names)
+        found = [name for name, obj in self.watched.items()
+                 if now.get(name) is not obj or not _genuine(name, obj, roots)]
+        changed: set[int] = set()  # one name per changed object: the package's name comes first
+        for where, held in self.own.items():
+            if id(held.value) not in changed and held.changed(roots):
+                changed.add(id(held.value))
+                found.append(where)
+        for name, (ex, fields) in self.exercises.items():
+            current = self.registry.exercises.get(name)
+            if current is not ex or _fields(current) != fields:
+                found.append(f"{_PACKAGE}.EXERCISES[{name!r}]")
+        for attr, value in _shell_now().items():
+            if value is not self.shell.get(attr) and value != ():
+                found.append(f"get_ipython().{attr}")
+        return found + _torch_mode_tampering()
 
 
-_SEAL: _Seal | None = None
+_SEAL: Seal | None = None
 
 
 def seal() -> None:
@@ -169,46 +224,15 @@ def seal() -> None:
     """
     global _SEAL
     if _SEAL is None:
-        _SEAL = _Seal()
+        _SEAL = Seal()
     _raise_if_tampered()
 
 
 def tampering() -> list[str]:
     """Names of the watched functions that were replaced or modified since ``seal()``."""
     if _SEAL is None:
-        seal_now = _Seal()
-        return [name for name, obj in seal_now.watched.items() if not _genuine(name, obj)]
-    found = []
-    now = _watched_now()
-    roots = _trusted_roots()
-    for name, obj in _SEAL.watched.items():
-        if now.get(name) is not obj or not _genuine(name, obj, roots):
-            found.append(name)
-    changed: set[int] = set()  # one name per changed object: the package's name comes first
-    for where, held in _SEAL.own.items():
-        if id(held.value) in changed:
-            continue
-        current = held.namespace.get(held.name)
-        if held.attr:
-            current = vars(current).get(held.attr) if isinstance(current, type) else None
-        code = held.code
-        replaced = current is not held.value or (code is not None
-                                                 and held.value.__code__ is not code)
-        # (methods that dataclasses generate have no file, so only module-level functions
-        # are asked to come from an installed file)
-        if replaced or (code is not None and not held.attr
-                        and not _genuine(held.name, held.value, roots)):
-            changed.add(id(held.value))
-            found.append(where)
-    for name, (ex, fields) in _SEAL.exercises.items():
-        current = EXERCISES.get(name)
-        if current is not ex or _fields(current) != fields:
-            found.append(f"{_PACKAGE}.EXERCISES[{name!r}]")
-    shell = _shell_now()
-    for attr, value in shell.items():
-        if value is not _SEAL.shell.get(attr) and value != ():
-            found.append(f"get_ipython().{attr}")
-    return found + _torch_mode_tampering()
+        return [name for name, obj in _watched_now(WATCHED).items() if not _genuine(name, obj)]
+    return _SEAL.changes()
 
 
 def _torch_mode_tampering() -> list[str]:
