@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnncourse"
-ENGINE = {"arithmetic", "kernels", "conv", "pooling", "norm", "losses", "schedules", "_checks",
-          "data", "models", "training", "callbacks", "hooks"}
+ENGINE = {"arithmetic", "shapes", "kernels", "conv", "pooling", "norm", "losses", "schedules",
+          "_checks", "data", "models", "training", "callbacks", "hooks"}
 DISPLAY = {"ipywidgets", "matplotlib", "PIL", "bqplot", "ipycanvas", "IPython", "ipykernel"}
 APP = {"cli", "instructor", "course_files", "errors"}
 MAX_LINES = 400
 # Modules still over MAX_LINES, with the length they may not exceed while they are split up.
-OVER_LIMIT = {"arithmetic.py": 408, "cli.py": 433, "instructor.py": 401, "training.py": 429,
+OVER_LIMIT = {"cli.py": 433, "instructor.py": 401, "training.py": 429,
               "explorers/draw_digit.py": 479}
 
 

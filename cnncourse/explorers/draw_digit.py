@@ -24,7 +24,7 @@ from ipycanvas import MultiCanvas
 from PIL import Image, ImageDraw
 from torch import nn
 
-from cnncourse.arithmetic import receptive_field
+from cnncourse.arithmetic import receptive_field, unit_region
 from cnncourse.callbacks import Callback
 from cnncourse.data import normalize
 from cnncourse.hooks import Hooks, conv_layers
@@ -34,7 +34,7 @@ from cnncourse.training import LESSON_DEFAULTS, lesson_learner
 from . import _render as r
 from ._sources import Digits, as_digits, digits, lesson_data
 from .base import Explorer, single_thread
-from .receptive_field import region_picture, unit_region
+from .receptive_field import region_picture
 
 SIDE = 280  # canvas pixels; 10 per model pixel
 SCALE = SIDE // 28
