@@ -1,5 +1,8 @@
 """Output sizes and receptive fields: the arithmetic of convolutions and pools.
 
+``shape_table`` and ``count_parameters``, which run a real model, live in ``cnncourse.shapes``
+and are importable from here too.
+
 Every size function takes ints, or ``(height, width)`` pairs where torch accepts a pair, and
 returns an int (or a pair when any argument was a pair). An impossible setting raises a
 ``ValueError`` that names the parameter and shows the formula with your numbers filled in.
@@ -15,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
-from ._checks import as_pair, first_line
+from ._checks import as_int, as_pair
+from .shapes import ShapeRow, count_parameters, shape_table
 
 IntOrPair = int | tuple[int, int]
 
@@ -319,81 +322,44 @@ def receptive_field(layers: nn.Module | Sequence, input_size: IntOrPair | None =
     return records
 
 
-# ---------------------------------------------------------------------------------------------
-# Shapes and parameter counts of a real model
-# ---------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class ShapeRow:
-    """One row of :func:`shape_table`: a leaf layer, its output shape and parameter count."""
+class Region:
+    """The input pixels one unit sees: rows ``top..bottom`` and columns ``left..right``
+    (inclusive, input coordinates). Parts outside the image are padding."""
 
-    name: str
-    type: str
-    out_shape: tuple[int, ...]
-    params: int
-
-
-def shape_table(model: nn.Module, input_shape: Sequence[int]) -> list[ShapeRow]:
-    """Run one forward pass on zeros and list every leaf layer's output shape and parameters.
-
-    ``input_shape`` is ``(N, C, H, W)`` or ``(C, H, W)`` (a batch of 1 is then added). The model
-    is run in eval mode without gradients and put back in the mode it was in.
-    """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
-    shape = tuple(input_shape)
-    if not all(isinstance(v, int) and v >= 1 for v in shape) or len(shape) not in (3, 4):
-        raise ValueError(
-            f"input_shape must be (N, C, H, W) or (C, H, W) with positive ints, got {shape!r}"
-        )
-    if len(shape) == 3:
-        shape = (1, *shape)
-    rows: list[ShapeRow] = []
-    current: list[str] = []
-
-    def before(name: str):
-        def hook(module, inputs):
-            current.append(name)
-        return hook
-
-    def after(name: str):
-        def hook(module, inputs, output):
-            out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-            params = sum(p.numel() for p in module.parameters(recurse=False))
-            rows.append(ShapeRow(name, type(module).__name__, out_shape, params))
-        return hook
-
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
-    handles = []
-    for name, module in leaves:
-        handles.append(module.register_forward_pre_hook(before(name)))
-        handles.append(module.register_forward_hook(after(name)))
-    param = next(model.parameters(), None)
-    x = torch.zeros(shape, device=param.device if param is not None else "cpu",
-                    dtype=param.dtype if param is not None else torch.float32)
-    from .hooks import evaluating  # (hooks sits above the arithmetic)
-
-    try:
-        with evaluating(model), torch.no_grad():
-            model(x)
-    except RuntimeError as err:
-        where = f"layer {current[-1]!r}" if current else "the model"
-        raise ValueError(f"input_shape {shape}: {where} cannot take the input it receives: "
-                         f"{first_line(err)}") from None
-    finally:
-        for h in handles:
-            h.remove()
-    return rows
+    top: float
+    bottom: float
+    left: float
+    right: float
+    height: int
+    width: int
+    centre: tuple[float, float]
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of trainable parameters of a model (all of them with ``trainable_only=False``)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+def unit_region(record: ReceptiveField, row: int, col: int) -> Region:
+    """The input region of unit ``(row, col)`` of the layer ``record`` describes: ``rf``
+    pixels a side, centred at ``start + index * jump`` on each axis."""
+    as_int(row, "row")
+    as_int(col, "col")
+    if record.out_size is not None:
+        out_h, out_w = _both(record.out_size)
+        if row >= out_h or col >= out_w:
+            raise ValueError(f"unit ({row}, {col}) is outside layer {record.name!r}, whose "
+                             f"output is {out_h} x {out_w}: use row < {out_h}, col < {out_w}")
+    (jh, jw), (rh, rw), (sh, sw) = _both(record.jump), _both(record.rf), _both(record.start)
+    cy, cx = sh + row * jh, sw + col * jw
+    return Region(cy - (rh - 1) / 2, cy + (rh - 1) / 2, cx - (rw - 1) / 2, cx + (rw - 1) / 2,
+                  rh, rw, (cy, cx))
+
+
+def _both(value: IntOrPair | float | tuple[float, float]) -> tuple:
+    """A record's field as a ``(height, width)`` pair."""
+    return value if isinstance(value, tuple) else (value, value)
 
 
 __all__ = [
     "ReceptiveField",
+    "Region",
     "ShapeRow",
     "conv_output_formula",
     "conv_output_size",
@@ -405,4 +371,5 @@ __all__ = [
     "receptive_field",
     "same_padding",
     "shape_table",
+    "unit_region",
 ]

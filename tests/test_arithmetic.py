@@ -17,6 +17,7 @@ from cnncourse.arithmetic import (
     receptive_field,
     same_padding,
     shape_table,
+    unit_region,
 )
 
 from .strategies import conv_cases, dilations, kernels, layer_stacks, paddings, pairs, strides
@@ -135,6 +136,9 @@ def test_conv_transpose_output_size_equals_convtranspose2d(hw, k, s, p, op, d):
     (lambda: receptive_field(nn.ReLU()), "layers"),
     (lambda: receptive_field([(3, 1, 0)] * 3, input_size=4), "layer 'layer2': kernel_size 3"),
     (lambda: receptive_field([(3, 1, 0)], input_size=0), "input_size"),
+    (lambda: unit_region(receptive_field([(3, 1, 1)])[0], -1, 0), "row"),
+    (lambda: unit_region(receptive_field([(3, 1, 1)])[0], 0, 1.5), "col"),
+    (lambda: unit_region(receptive_field([(3, 2, 1)], input_size=8)[0], 0, 4), "col < 4"),
     (lambda: shape_table("model", (1, 28, 28)), "model"),
     (lambda: shape_table(nn.Conv2d(1, 4, 3), (28, 28)), "input_shape"),
     (lambda: shape_table(nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(3, 2, 3)), (1, 28, 28)),
@@ -221,6 +225,84 @@ def test_receptive_field_equals_gradient_footprint(stack):
     net.double()(x)[0, 0, i].backward()
     seen = torch.nonzero(x.grad[0, 0]).flatten()
     assert seen.min().item() == low and seen.max().item() == high
+
+
+# --- the input region of one unit -----------------------------------------------------------
+
+
+def footprint(net: nn.Module, size: tuple[int, int], row: int, col: int) -> torch.Tensor:
+    """The (row, col) input pixels whose gradient for output unit (row, col) is not zero, with
+    every weight 1 on an input of ones (so no contribution can cancel another)."""
+    net = net.double()
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.ones_(module.weight)
+    x = torch.ones(1, 1, *size, dtype=torch.float64, requires_grad=True)
+    net(x)[0, 0, row, col].backward()
+    return torch.nonzero(x.grad[0, 0])
+
+
+def as_module(stack) -> nn.Sequential:
+    """``("conv", k, s, p, d)`` and ``("pool", k, s, p)`` layers as Conv2d and AvgPool2d."""
+    return nn.Sequential(*[
+        nn.Conv2d(1, 1, k, s, p, *rest, bias=False) if kind == "conv" else nn.AvgPool2d(k, s, p)
+        for kind, k, s, p, *rest in stack])
+
+
+conv_layers = st.tuples(st.just("conv"), kernels, strides, st.integers(0, 2), dilations)
+pool_layers = st.tuples(kernels, strides).flatmap(
+    lambda ks: st.tuples(st.just("pool"), st.just(ks[0]), st.just(ks[1]),
+                         st.integers(0, ks[0] // 2)))
+
+
+@given(st.lists(st.one_of(conv_layers, pool_layers), min_size=1, max_size=4))
+def test_unit_region_is_the_gradient_footprint_of_a_unit(stack):
+    """For a unit whose region lies inside the image, the pixels it depends on reach all four
+    sides of the region and none lies outside it."""
+    net = as_module(stack)
+    last = receptive_field(net)[-1]
+    side = 3 * last.rf + 4 * last.jump + 8 * len(stack)
+    record = receptive_field(net, input_size=side)[-1]
+    unit = record.out_size // 2
+    region = unit_region(record, unit, unit)
+    assume(region.top >= 0 and region.bottom <= side - 1)
+    seen = footprint(net, (side, side), unit, unit)
+    rows, cols = seen[:, 0], seen[:, 1]
+    assert (rows.min().item(), rows.max().item()) == (region.top, region.bottom), stack
+    assert (cols.min().item(), cols.max().item()) == (region.left, region.right), stack
+    assert region.height == region.width == record.rf
+    assert region.centre == (record.start + unit * record.jump,) * 2
+
+
+EDGE_STACKS = {
+    "3x3 convs, a stride-2 conv, a pool": (nn.Sequential(
+        nn.Conv2d(1, 1, 3, 1, 1), nn.Conv2d(1, 1, 3, 2, 1), nn.AvgPool2d(2),
+        nn.Conv2d(1, 1, 5, 1, 2)), (28, 28)),
+    "big kernels, padded pool": (nn.Sequential(
+        nn.Conv2d(1, 1, 7, 2, 3), nn.AvgPool2d(3, 2, 1), nn.Conv2d(1, 1, 5, 1, 2)), (23, 23)),
+    "rectangular kernels and input": (nn.Sequential(
+        nn.Conv2d(1, 1, (3, 5), (1, 2), (1, 2)), nn.Conv2d(1, 1, (5, 3), 2, (2, 1))), (19, 26)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_STACKS))
+def test_unit_region_at_the_edges_reaches_into_the_padding(name):
+    """Units at the corners see padding: the pixels they depend on are the region's part
+    inside the image, up to its corners there."""
+    net, (height, width) = EDGE_STACKS[name]
+    record = receptive_field(net, input_size=(height, width))[-1]
+    out_h, out_w = record.out_size if isinstance(record.out_size, tuple) else (
+        record.out_size, record.out_size)
+    for row, col in [(0, 0), (out_h // 2, out_w // 2), (out_h - 1, out_w - 1), (0, out_w - 1)]:
+        region = unit_region(record, row, col)
+        seen = footprint(net, (height, width), row, col)
+        rows, cols = seen[:, 0], seen[:, 1]
+        expected = (max(region.top, 0), min(region.bottom, height - 1),
+                    max(region.left, 0), min(region.right, width - 1))
+        assert (rows.min().item(), rows.max().item(), cols.min().item(),
+                cols.max().item()) == expected, (name, row, col, region)
+    corner = unit_region(record, 0, 0)
+    assert corner.top < 0 and corner.left < 0  # the first unit does reach into the padding
 
 
 # --- shape table --------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from pathlib import Path
 
 import ipywidgets as widgets
 import pytest
@@ -184,18 +185,16 @@ def test_no_setting_crashes_and_invalid_ones_explain_themselves(name, data):
 @pytest.mark.parametrize("name", ENGINE_ONLY)
 def test_an_unexpected_error_becomes_a_message(name, monkeypatch):
     explorer = ALL[name]()
-    on_scenes = explorer.scene is not None  # settings -> scene -> view, or still render()
 
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(explorer, "compute" if on_scenes else "render", broken)
+    monkeypatch.setattr(explorer, "compute", broken)
     control = next(iter(explorer.controls))
     explorer.controls[control].value = other_value(explorer, control)
     assert "boom" in explorer.message and "unexpected" in explorer.message
     assert "boom" in explorer._message_html.value
-    if on_scenes:
-        assert isinstance(explorer.scene, Problem) and "boom" in explorer.scene.message
+    assert isinstance(explorer.scene, Problem) and "boom" in explorer.scene.message
 
 
 def test_hold_redraws_once():
@@ -207,6 +206,101 @@ def test_hold_redraws_once():
         explorer.controls["n"].value = 9
         explorer.controls["kernel_size"].value = 5
     assert calls == [1]
+
+
+# ---------------------------------------------------- presets: a dropdown that sets controls
+
+
+def counting_computes(explorer: Explorer) -> list:
+    """The settings of every scene ``explorer`` computes from now on."""
+    computed = []
+    original = explorer.compute
+    explorer.compute = lambda settings: computed.append(settings) or original(settings)
+    return computed
+
+
+SOBEL = {f"k{i}{j}": float(KERNELS["sobel_x"][i, j]) for i in range(3) for j in range(3)}
+# explorer, its preset dropdown, a preset, the controls it sets, a control changed by hand
+# afterwards, and the dropdown's custom choice
+PRESET_CASES = [
+    ("KernelExplorer", "kernel", "sobel_x", SOBEL, ("k11", 4.0), "custom"),
+    ("ConvArithmeticExplorer", "preset", "stride-2 downsample",
+     {"mode": "convolution", "kernel_size": 3, "dilation": 1, "padding": 1, "stride": 2},
+     ("padding", 0), "custom"),
+    ("ReceptiveFieldExplorer", "stack", "big kernels", {"layers": "7 2 3\n5 1 2"},
+     ("layers", "3 1 1"), "custom (edit the text)"),
+]
+
+
+@pytest.mark.parametrize(("name", "dropdown", "preset", "sets", "by_hand", "custom"),
+                         PRESET_CASES)
+def test_a_preset_sets_its_controls_in_one_redraw_and_a_hand_change_leaves_it(
+        name, dropdown, preset, sets, by_hand, custom):
+    explorer = ALL[name]()
+    c = explorer.controls
+    if name == "ConvArithmeticExplorer":  # so that the preset changes every control it sets
+        with explorer.hold():
+            c["mode"].value, c["kernel_size"].value, c["dilation"].value = "transposed", 5, 2
+    computed = counting_computes(explorer)
+    c[dropdown].value = preset
+    assert {key: c[key].value for key in sets} == sets
+    assert computed == [explorer.settings()] == [explorer.scene.settings]
+    assert getattr(explorer.scene.settings, dropdown) == preset
+
+    computed.clear()
+    control, value = by_hand
+    c[control].value = value
+    assert c[dropdown].value == custom and c[control].value == value
+    assert computed == [explorer.settings()] == [explorer.scene.settings]
+
+    computed.clear()
+    c[dropdown].value = preset  # and back: the preset's values again
+    assert {key: c[key].value for key in sets} == sets and len(computed) == 1
+
+
+def test_a_hand_change_inside_hold_leaves_the_preset_too():
+    explorer = ALL["ReceptiveFieldExplorer"]()
+    computed = counting_computes(explorer)
+    with explorer.hold():
+        explorer.controls["stack"].value = "big kernels"
+        explorer.controls["layers"].value = "3 1 1\n3 2 1"
+    assert explorer.controls["stack"].value.startswith("custom") and len(computed) == 1
+    assert [r.rf for r in explorer.scene.records] == [3, 5]  # the text's layers, not the preset's
+
+
+def test_receptive_field_presets_show_the_engine_table_of_their_stack():
+    explorer = ALL["ReceptiveFieldExplorer"]()
+    for stack, layers in STACKS.items():
+        explorer.controls["stack"].value = stack
+        assert parse_layers(explorer.controls["layers"].value) == [tuple(v) for v in layers]
+        assert list(explorer.scene.records) == receptive_field(layers, input_size=28)
+
+
+def test_conv_arithmetic_preset_follows_the_kernel_and_explains_what_it_cannot_meet():
+    explorer = ALL["ConvArithmeticExplorer"]()
+    c = explorer.controls
+    c["n"].value = 16
+    c["preset"].value = "same"
+    computed = counting_computes(explorer)
+    c["kernel_size"].value = 5  # "same" follows the kernel: one redraw, with the new padding
+    assert (c["preset"].value, c["padding"].value) == ("same", 2) and len(computed) == 1
+    assert explorer.scene.settings == explorer.settings() and explorer.scene.out_size == 16
+    with explorer.hold():
+        c["kernel_size"].value, c["dilation"].value = 7, 3
+    c["preset"].value = "full"  # needs padding 18; the slider stops at 4
+    assert c["padding"].value == 4 and "more than this slider offers" in explorer.message
+    assert explorer.scene.settings.preset_note in explorer.message
+    c["stride"].value = 2  # leaving the preset drops its note
+    assert c["preset"].value == "custom" and explorer.scene.settings.preset_note == ""
+
+
+def test_no_explorer_reaches_into_the_base_class_hold_counter():
+    from cnncourse import explorers
+
+    folder = Path(explorers.__file__).parent
+    readers = [path.name for path in folder.glob("*.py")
+               if path.name != "base.py" and "_hold_depth" in path.read_text()]
+    assert not readers
 
 
 # ------------------------------------------------------------- the numbers are the engine's

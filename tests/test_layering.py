@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnncourse"
-ENGINE = {"arithmetic", "kernels", "conv", "pooling", "norm", "losses", "schedules", "_checks",
-          "data", "drawing", "models", "training", "callbacks", "hooks"}
+ENGINE = {"arithmetic", "shapes", "kernels", "conv", "pooling", "norm", "losses", "schedules",
+          "_checks", "data", "drawing", "models", "training", "callbacks", "hooks"}
 DISPLAY = {"ipywidgets", "matplotlib", "PIL", "bqplot", "ipycanvas", "IPython", "ipykernel"}
 APP = "cnncourse.app"  # the top layer: the `cnncourse` command and the instructor tools
 APP_ENTRY = "cnncourse.__main__"  # `python -m cnncourse`: runs the command, so it may import it
 MAX_LINES = 400
 # Modules still over MAX_LINES, with the length they may not exceed while they are split up.
-OVER_LIMIT = {"arithmetic.py": 408}
+OVER_LIMIT: dict[str, int] = {}
 
 
 def module_name(path: Path) -> str:

@@ -5,7 +5,8 @@ An explorer holds no math of its own. It has three parts:
 - ``settings()`` reads the ``controls`` (ipywidgets value widgets) into a frozen dataclass;
 - ``compute(settings)`` returns a frozen dataclass ``Scene`` of everything the view shows. It
   calls the engine only: no widgets, no pictures, no threads, no side effects;
-- ``draw(scene)`` touches widgets only.
+- ``draw(scene)`` touches widgets only. It may change a control's range (a slider's ``max``)
+  without causing another redraw.
 
 ``explorer.scene`` always holds the scene of the current controls. Observers are synchronous,
 so after ``explorer.controls["stride"].value = 2`` from Python the scene is new and the view
@@ -13,14 +14,16 @@ redrawn. A setting that the engine refuses (a kernel larger than the padded inpu
 raises: its ``ValueError`` gives a ``Problem`` scene that carries the message, shown in the
 view in place of the pictures.
 
-Explorers not yet moved to this shape implement ``render()`` instead, which reads the
-controls, calls the engine and redraws in one go (``scene`` is then ``None``).
+A dropdown of presets that sets other controls is declared with ``link_presets``: choosing a
+preset sets its controls (one redraw), and changing one of them by hand switches the dropdown
+to "custom", so that the dropdown never names settings the controls do not hold.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +68,8 @@ class Explorer:
         self.view: widgets.Box = widgets.VBox()
         self._message_html = widgets.HTML(layout=widgets.Layout(display="none"))
         self._hold_depth = 0
+        self._names: dict[int, str] = {}  # id of a control -> its name
+        self._links: list[PresetLink] = []
         self.scene: Any = None
 
     # -- building ---------------------------------------------------------------------------
@@ -79,9 +84,40 @@ class Explorer:
         output = widgets.VBox([self._message_html, body], layout=widgets.Layout(
             flex="1 1 0%", min_width="0"))
         self.view = widgets.VBox([heading, widgets.HBox([controls_box, output])])
+        for link in self._links:  # the controls start as their chosen preset sets them
+            link.apply()
+        self._names = {id(widget): name for name, widget in controls.items()}
         for widget in controls.values():
             widget.observe(self._on_change, names="value")
         self.update()
+
+    def link_presets(self, control: str,
+                     presets: Mapping[str, Mapping[str, Any]] | Callable[[str], Mapping[str, Any]],
+                     linked: Iterable[str] | None = None, depends_on: Iterable[str] = (),
+                     custom: str = "custom") -> PresetLink:
+        """Let the dropdown ``controls[control]`` set other controls (call before
+        ``_assemble``).
+
+        Choosing preset ``name`` sets the controls ``presets[name]`` gives, ``{control name:
+        value}`` (or ``presets(name)`` when they depend on other controls; a ``ValueError``
+        means the preset cannot be met and becomes the link's ``note``), with one redraw.
+        Changing one of the ``linked`` controls (by default every control a preset sets)
+        switches the dropdown to ``custom``. Changing one of ``depends_on`` instead sets the
+        chosen preset again, unless that preset sets the control itself.
+        """
+        if callable(presets):
+            if linked is None:
+                raise TypeError("link_presets: name the linked controls when presets is a "
+                                "function")
+            values = presets
+        else:
+            values = presets.__getitem__
+            if linked is None:
+                linked = {key for preset in presets.values() for key in preset}
+        link = PresetLink(self, control, values, frozenset(linked), frozenset(depends_on),
+                          custom)
+        self._links.append(link)
+        return link
 
     # -- the protocol -----------------------------------------------------------------------
 
@@ -96,11 +132,6 @@ class Explorer:
 
     def draw(self, scene: Any) -> None:
         """Show ``scene`` in the widgets."""
-        raise NotImplementedError
-
-    def render(self) -> str | None:
-        """For explorers not yet on settings -> scene -> view: recompute from the controls and
-        redraw; return a note or raise ``ValueError``."""
         raise NotImplementedError
 
     def clear(self) -> None:
@@ -119,21 +150,6 @@ class Explorer:
 
     def update(self) -> None:
         """Recompute the scene from the current control values and redraw; never raises."""
-        if type(self).compute is not Explorer.compute:
-            self._update_scene()
-            return
-        try:
-            with single_thread():
-                note = self.render() or ""
-        except ValueError as err:
-            note = str(err)
-            self._clear_quietly()
-        except Exception as err:  # noqa: BLE001 - a widget must survive whatever happens
-            note = UNEXPECTED.format(kind=type(err).__name__, error=err)
-            self._clear_quietly()
-        self._show_message(note)
-
-    def _update_scene(self) -> None:
         try:
             settings = self.settings()
         except ValueError as err:  # a control whose text cannot be read
@@ -145,7 +161,8 @@ class Explorer:
             self._show_message(self.scene.message)
             return
         try:
-            self.draw(self.scene)
+            with self._quietly():
+                self.draw(self.scene)
             note = getattr(self.scene, "note", "")
         except Exception as err:  # noqa: BLE001 - drawing must not take the widget down
             note = UNEXPECTED.format(kind=type(err).__name__, error=err)
@@ -169,6 +186,9 @@ class Explorer:
             self._message_html.layout.display = "none"
 
     def _on_change(self, change: dict) -> None:
+        name = self._names.get(id(change["owner"]), "")
+        for link in self._links:
+            link.react(name)
         if self._hold_depth == 0:
             self.update()
 
@@ -184,7 +204,7 @@ class Explorer:
 
     @contextmanager
     def _quietly(self) -> Iterator[None]:
-        """Change controls from inside ``render()`` without triggering another redraw."""
+        """Change controls (from ``draw``, or a preset link) without another redraw."""
         self._hold_depth += 1
         try:
             yield
@@ -197,6 +217,86 @@ class Explorer:
         return self.view._repr_mimebundle_(**kwargs)
 
 
+class PresetLink:
+    """A dropdown of presets kept in step with the controls it sets (see
+    ``Explorer.link_presets``). ``note`` says why the chosen preset could not be met, if it
+    could not."""
+
+    def __init__(self, explorer: Explorer, control: str,
+                 values: Callable[[str], Mapping[str, Any]], linked: frozenset[str],
+                 depends_on: frozenset[str], custom: str) -> None:
+        self.explorer = explorer
+        self.control = control
+        self.values = values
+        self.linked = linked
+        self.depends_on = depends_on
+        self.custom = custom
+        self.note = ""
+        self._setting = False  # our own changes are not the student's
+
+    @property
+    def preset(self) -> str:
+        """The name the dropdown shows now."""
+        return self.explorer.controls[self.control].value
+
+    def react(self, name: str) -> None:
+        """After control ``name`` changed: set the chosen preset, or leave it for custom."""
+        if self._setting:
+            return
+        if name == self.control:
+            self.apply()
+        elif self.preset == self.custom:
+            return
+        elif name in self.depends_on and name not in self._sets(self.preset):
+            self.apply()
+        elif name in self.linked:
+            self.note = ""
+            self._set({self.control: self.custom})
+
+    def apply(self) -> None:
+        """Set the controls of the chosen preset (none for custom)."""
+        name, self.note = self.preset, ""
+        if name == self.custom:
+            return
+        try:
+            values = dict(self.values(name))
+        except ValueError as err:
+            self.note = f"preset {name!r} cannot be met: {err}"
+            return
+        self._set({key: self._within(name, key, value) for key, value in values.items()})
+
+    def _sets(self, name: str) -> set[str]:
+        try:
+            return set(self.values(name))
+        except ValueError:
+            return set()
+
+    def _within(self, name: str, key: str, value: Any) -> Any:
+        """``value``, or the end of the control's range nearest to it (and a note)."""
+        widget = self.explorer.controls[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        high, low = getattr(widget, "max", None), getattr(widget, "min", None)
+        if high is not None and value > high:
+            self.note = (f"preset {name!r} needs {key} {value}, more than this slider offers "
+                         f"({high}); it is set to the most")
+            return high
+        if low is not None and value < low:
+            self.note = (f"preset {name!r} needs {key} {value}, less than this slider offers "
+                         f"({low}); it is set to the least")
+            return low
+        return value
+
+    def _set(self, values: Mapping[str, Any]) -> None:
+        self._setting = True
+        try:
+            with self.explorer._quietly():
+                for key, value in values.items():
+                    self.explorer.controls[key].value = value
+        finally:
+            self._setting = False
+
+
 @contextmanager
 def single_thread() -> Iterator[None]:
     """Run torch on one thread for a while.
@@ -206,8 +306,8 @@ def single_thread() -> Iterator[None]:
     0.3 ms on one thread).
     """
     threads = torch.get_num_threads()
-    if threads == 1:
-        yield
+    if threads == 1 or threading.current_thread() is not threading.main_thread():
+        yield  # the thread count is process-wide: only the main thread changes it
         return
     torch.set_num_threads(1)
     try:
@@ -258,4 +358,5 @@ def _labelled(widget) -> list[tuple[str, object]]:
     return [o if isinstance(o, tuple) else (str(o), o) for o in options]
 
 
-__all__ = ["ControlRange", "Explorer", "Problem", "control_range", "single_thread"]
+__all__ = ["ControlRange", "Explorer", "PresetLink", "Problem", "control_range",
+           "single_thread"]

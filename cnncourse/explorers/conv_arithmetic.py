@@ -89,12 +89,10 @@ class ConvArithmeticExplorer(Explorer):
             "output_padding": widgets.IntSlider(0, 0, 3, description="output pad"),
             "step": widgets.Play(0, 0, 8, interval=600, description="animate"),
         }
-        self._preset_note = ""
-        c["preset"].observe(self._on_preset, names="value")
-        for name in ("kernel_size", "dilation"):
-            c[name].observe(self._reapply_preset, names="value")
-        for name in ("padding", "stride", "mode", "output_padding"):
-            c[name].observe(self._leave_preset, names="value")
+        # valid, same and full follow the kernel; the downsample preset fixes it.
+        self._presets = self.link_presets(
+            "preset", self._preset_values, custom=CUSTOM, depends_on=("kernel_size", "dilation"),
+            linked=("mode", "kernel_size", "padding", "stride", "dilation", "output_padding"))
         self._scrub = widgets.IntSlider(0, 0, 8, description="step")
         widgets.jslink((c["step"], "value"), (self._scrub, "value"))
 
@@ -111,58 +109,21 @@ class ConvArithmeticExplorer(Explorer):
 
     # -- presets ----------------------------------------------------------------------------
 
-    def _preset_values(self, name: str) -> dict[str, int]:
+    def _preset_values(self, name: str) -> dict[str, int | str]:
         k, d = self.controls["kernel_size"].value, self.controls["dilation"].value
         if name == "valid":
-            return {"padding": 0, "stride": 1}
+            return {"mode": CONV, "padding": 0, "stride": 1}
         if name == "same":
-            return {"padding": same_padding(k, d), "stride": 1}
+            return {"mode": CONV, "padding": same_padding(k, d), "stride": 1}
         if name == "full":
-            return {"padding": d * (k - 1), "stride": 1}
-        return {"kernel_size": 3, "dilation": 1, "padding": 1, "stride": 2}
-
-    def _apply_preset(self) -> None:
-        name = self.controls["preset"].value
-        self._preset_note = ""
-        if name == CUSTOM:
-            return
-        try:
-            values = self._preset_values(name)
-        except ValueError as err:
-            self._preset_note = f"preset 'same' cannot be met: {err}"
-            return
-        with self._quietly():
-            self.controls["mode"].value = CONV
-            for key, value in values.items():
-                slider = self.controls[key]
-                if value > slider.max:
-                    self._preset_note = (f"preset {name!r} needs {key} {value}, more than this "
-                                         f"slider offers ({slider.max}); it is set to the most")
-                slider.value = min(value, slider.max)
-
-    def _on_preset(self, change: dict) -> None:
-        if self._hold_depth == 0 or change["new"] != CUSTOM:
-            self._apply_preset()
-
-    def _reapply_preset(self, change: dict) -> None:
-        """valid, same and full follow the kernel; the downsample preset fixes it."""
-        if self._hold_depth == 0 and self.controls["preset"].value in ("valid", "same", "full"):
-            self._apply_preset()
-        else:
-            self._leave_preset(change)
-
-    def _leave_preset(self, change: dict) -> None:
-        preset = self.controls["preset"]
-        if self._hold_depth == 0 and preset.value != CUSTOM:
-            with self._quietly():
-                preset.value = CUSTOM
-            self._preset_note = ""
+            return {"mode": CONV, "padding": d * (k - 1), "stride": 1}
+        return {"mode": CONV, "kernel_size": 3, "dilation": 1, "padding": 1, "stride": 2}
 
     # -- settings -> scene -> view -------------------------------------------------------
 
     def settings(self) -> ArithmeticSettings:
         return ArithmeticSettings(**{name: w.value for name, w in self.controls.items()},
-                                  preset_note=self._preset_note)
+                                  preset_note=self._presets.note)
 
     def compute(self, settings: ArithmeticSettings) -> ArithmeticScene:
         v = settings
@@ -200,9 +161,8 @@ class ConvArithmeticExplorer(Explorer):
     def draw(self, scene: ArithmeticScene) -> None:
         v = scene.settings
         n, k, p, s, d, o = v.n, v.kernel_size, v.padding, v.stride, v.dilation, scene.out_size
-        with self._quietly():  # the animation runs over this scene's cells
-            for w in (self.controls["step"], self._scrub):
-                w.max = scene.steps - 1
+        for w in (self.controls["step"], self._scrub):  # the animation runs over these cells
+            w.max = scene.steps - 1
         self.preset_help.value = scene.preset_help
         self.formula.value = scene.formula
         (i, j), rows, cols = scene.cell, _span(scene.rows), _span(scene.cols)

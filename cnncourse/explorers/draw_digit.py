@@ -21,7 +21,7 @@ import torch
 from ipycanvas import MultiCanvas
 from PIL import Image, ImageDraw
 
-from cnncourse.arithmetic import receptive_field
+from cnncourse.arithmetic import receptive_field, unit_region
 from cnncourse.data import normalize
 from cnncourse.drawing import PreparedDrawing, prepare_drawing
 from cnncourse.hooks import conv_layers, layer_outputs
@@ -33,7 +33,7 @@ from ._lesson_cnn import Progress, TrainedModel, default_cache_dir, load_cached,
 from ._sources import Digits, as_digits, digits, lesson_data
 from ._worker import Worker
 from .base import Explorer
-from .receptive_field import region_picture, unit_region
+from .receptive_field import region_picture
 
 SIDE = 280  # canvas pixels; 10 per model pixel
 SCALE = SIDE // 28
@@ -216,8 +216,8 @@ class DrawDigitExplorer(Explorer):
     def draw(self, scene: DigitScene) -> None:
         c, v = self.controls, scene.settings
         channels, height, width = scene.shape
-        with self._quietly():  # the sliders offer this layer's maps and units
-            c["channel"].max, c["row"].max, c["col"].max = channels - 1, height - 1, width - 1
+        # the sliders offer this layer's maps and units (draw runs without redraws)
+        c["channel"].max, c["row"].max, c["col"].max = channels - 1, height - 1, width - 1
         if v.drawing != self._on_canvas:
             self._show_on_canvas(v.drawing)
         region = scene.region
@@ -325,7 +325,7 @@ class DrawDigitExplorer(Explorer):
         if self.controls["example"].value != BLANK:
             self._keep_drawing = True
             try:
-                with self._quietly():
+                with self.hold():
                     self.controls["example"].value = BLANK
             finally:
                 self._keep_drawing = False

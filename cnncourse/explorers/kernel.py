@@ -6,7 +6,6 @@ import html
 from dataclasses import dataclass
 
 import ipywidgets as widgets
-import numpy as np
 import torch
 from PIL import ImageDraw
 
@@ -77,10 +76,8 @@ class KernelExplorer(Explorer):
         c["stride"] = widgets.IntSlider(1, 1, 4, description="stride")
         c["dilation"] = widgets.IntSlider(1, 1, 4, description="dilation")
 
-        self._fill_weights(KERNELS["top_edge"])
-        c["kernel"].observe(self._on_kernel, names="value")
-        for box in self._weights.values():
-            box.observe(self._on_weight, names="value")
+        self.link_presets("kernel", {name: _boxes(kernel) for name, kernel in KERNELS.items()},
+                          custom=CUSTOM)
 
         self.input_image, self.kernel_image, self.output_image = (
             r.image_widget(), r.image_widget(), r.image_widget())
@@ -98,22 +95,6 @@ class KernelExplorer(Explorer):
             r.captioned("output map (red positive, blue negative)", self.output_image)])
         body = widgets.VBox([self.caption, pictures, self.formula])
         self._assemble(c, controls_box, body)
-
-    # -- keeping the named kernel and the nine boxes in step --------------------------------
-
-    def _fill_weights(self, kernel: torch.Tensor) -> None:
-        with self._quietly():
-            for (i, j), v in np.ndenumerate(kernel.numpy()):
-                self._weights[f"k{i}{j}"].value = round(float(v), 4)
-
-    def _on_kernel(self, change: dict) -> None:
-        if change["new"] in KERNELS:
-            self._fill_weights(KERNELS[change["new"]])
-
-    def _on_weight(self, change: dict) -> None:
-        if self._hold_depth == 0 and self.controls["kernel"].value != CUSTOM:
-            with self._quietly():
-                self.controls["kernel"].value = CUSTOM
 
     # -- drawing ----------------------------------------------------------------------------
 
@@ -160,6 +141,11 @@ class KernelExplorer(Explorer):
     def clear(self) -> None:
         r.show(self.output_image, r.blank(224, 224, "no output"))
         self.formula.value = ""
+
+
+def _boxes(kernel: torch.Tensor) -> dict[str, float]:
+    """The nine boxes' values for a 3x3 kernel."""
+    return {f"k{i}{j}": round(float(kernel[i, j]), 4) for i in range(3) for j in range(3)}
 
 
 def _input_picture(x: torch.Tensor, padding: int, dilation: int):

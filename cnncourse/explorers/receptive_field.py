@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch import nn
 
-from cnncourse.arithmetic import ReceptiveField, receptive_field
+from cnncourse.arithmetic import ReceptiveField, Region, receptive_field, unit_region
 
 from . import _render as r
 from ._sources import Digits, as_digits, digits
@@ -144,9 +144,8 @@ class ReceptiveFieldExplorer(Explorer):
                                        description="digit #"),
         }
         self.examples["layers"] = [_as_text(s) for s in STACKS.values()]
-        self._fill_text(c["layers"], c["stack"].value)
-        c["stack"].observe(self._on_stack, names="value")
-        c["layers"].observe(self._on_text, names="value")
+        self.link_presets("stack", {name: {"layers": self._text_of(name)}
+                                    for name in [*self.models, *self.stacks]}, custom=CUSTOM)
 
         self.table = widgets.HTML()
         self.picture = r.image_widget()
@@ -160,27 +159,14 @@ class ReceptiveFieldExplorer(Explorer):
 
     # -- the layer stack --------------------------------------------------------------------
 
-    def _fill_text(self, text_widget: widgets.Textarea, stack: str) -> None:
+    def _text_of(self, stack: str) -> str:
+        """The layers of a named stack or model, as the text box shows them."""
+        if stack in self.stacks:
+            return _as_text(self.stacks[stack])
         try:
-            if stack in self.models:
-                text = layers_text(receptive_field(self.models[stack]))
-            elif stack in self.stacks:
-                text = _as_text(self.stacks[stack])
-            else:
-                return
-        except (ValueError, TypeError) as err:  # shown again, as the message, by render()
-            text = f"# these layers cannot be read: {err}"
-        with self._quietly():
-            text_widget.value = text
-
-    def _on_stack(self, change: dict) -> None:
-        self._fill_text(self.controls["layers"], change["new"])
-
-    def _on_text(self, change: dict) -> None:
-        stack = self.controls["stack"]
-        if self._hold_depth == 0 and stack.value != CUSTOM:
-            with self._quietly():
-                stack.value = CUSTOM
+            return layers_text(receptive_field(self.models[stack]))
+        except (ValueError, TypeError) as err:  # shown again, as the message, by compute()
+            return f"# these layers cannot be read: {err}"
 
     def layers(self, settings: FieldSettings | None = None) -> nn.Module | list[tuple[int, ...]]:
         """What ``receptive_field`` is given: a model, or the parsed text."""
@@ -225,9 +211,8 @@ class ReceptiveFieldExplorer(Explorer):
         c, v = self.controls, scene.settings
         rec = scene.records[v.layer - 1]
         out_h, out_w = _pair(rec.out_size)
-        with self._quietly():  # the sliders offer this stack's layers and units
-            c["layer"].max = len(scene.records)
-            c["row"].max, c["col"].max = out_h - 1, out_w - 1
+        c["layer"].max = len(scene.records)  # the sliders offer this stack's layers and units
+        c["row"].max, c["col"].max = out_h - 1, out_w - 1
         self.table.value = _table(list(scene.records), v.layer - 1)
         r.show(self.picture, region_picture(scene.image, rec, v.row, v.col), ZOOM)
         self.caption.value = scene.caption
@@ -267,28 +252,6 @@ def _table(records: list[ReceptiveField], selected: int) -> str:
             + head + "".join(rows) + "</table>")
 
 
-@dataclass(frozen=True)
-class Region:
-    """The input pixels one unit sees: rows ``top..bottom`` and columns ``left..right``
-    (inclusive, possibly outside the image: that part is padding)."""
-
-    top: float
-    bottom: float
-    left: float
-    right: float
-    height: int
-    width: int
-    centre: tuple[float, float]
-
-
-def unit_region(rec: ReceptiveField, row: int, col: int) -> Region:
-    """Where unit ``(row, col)`` of a layer looks: centred at ``start + index * jump``."""
-    (jh, jw), (rh, rw), (sh, sw) = _pair(rec.jump), _pair(rec.rf), _pair(rec.start)
-    cy, cx = sh + row * jh, sw + col * jw
-    return Region(cy - (rh - 1) / 2, cy + (rh - 1) / 2, cx - (rw - 1) / 2, cx + (rw - 1) / 2,
-                  int(rh), int(rw), (cy, cx))
-
-
 def region_picture(image, rec: ReceptiveField, row: int, col: int) -> Image.Image:
     """``image`` (28x28 in [0, 1]) with a margin, the region of unit ``(row, col)``
     outlined and, when the jump is at least 2, the centres of all the layer's units dotted."""
@@ -325,5 +288,5 @@ def region_picture(image, rec: ReceptiveField, row: int, col: int) -> Image.Imag
     return picture
 
 
-__all__ = ["FieldScene", "FieldSettings", "ReceptiveFieldExplorer", "Region", "layers_text",
-           "parse_layers", "region_picture", "unit_region"]
+__all__ = ["FieldScene", "FieldSettings", "ReceptiveFieldExplorer", "layers_text",
+           "parse_layers", "region_picture"]
