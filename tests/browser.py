@@ -81,6 +81,39 @@ def shown(page) -> str:
     return page.evaluate(SHOWN_SIGNATURE_JS)
 
 
+SLIDER_READOUTS_JS = """
+() => {
+  const found = {};
+  for (const el of document.querySelectorAll('.widget-slider')) {
+    const label = el.querySelector('.widget-label');
+    const readout = el.querySelector('.widget-readout');
+    if (label && readout) found[label.innerText.trim()] = readout.innerText.trim();
+  }
+  return found;
+}
+"""
+
+
+def slider_readouts(page) -> dict[str, str]:
+    """What each slider's readout shows, by the slider's description."""
+    return page.evaluate(SLIDER_READOUTS_JS)
+
+
+def settle(page, quiet_s: float = 2.0, seconds: float = 60) -> bool:
+    """Wait until what the page shows has not changed for ``quiet_s`` seconds (the kernel has
+    answered every change); True if it settled within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    last, since = shown(page), time.monotonic()
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        now = shown(page)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return True
+    return False
+
+
 def wait_for_change(page, before: str, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -13,8 +13,16 @@ from pathlib import Path
 import pytest
 
 from cnncourse.app.serve import free_port
+from cnncourse.arithmetic import conv_output_size
 
-from .browser import ERROR_OUTPUT_JS, ROOT, interact_until_something_changes, leave
+from .browser import (
+    ERROR_OUTPUT_JS,
+    ROOT,
+    interact_until_something_changes,
+    leave,
+    settle,
+    slider_readouts,
+)
 from .servers import BIN, Server, start_voila
 
 pytestmark = pytest.mark.slow
@@ -46,9 +54,38 @@ def test_dashboard_renders_and_responds(name, voila, browser, screenshots):
         assert "from cnncourse" not in page.inner_text("body")
         page.screenshot(path=screenshots / f"voila_{name}_before.png", full_page=True)
         changed_by = interact_until_something_changes(page)
+        settle(page)  # a screenshot of the new scene, not of one half drawn
         page.screenshot(path=screenshots / f"voila_{name}_after.png", full_page=True)
         assert changed_by, f"no slider, dropdown or button changed what {name} shows"
         assert page.evaluate(ERROR_OUTPUT_JS) == []
+    finally:
+        leave(page)
+
+
+def test_a_settled_page_shows_the_scene_of_its_controls(voila, browser, screenshots):
+    """Several quick changes, then quiet: once the page has settled, what it shows is what
+    the engine computes for the values the sliders show, never a picture of earlier ones."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(f"{voila.url}voila/render/conv_arithmetic.ipynb", timeout=120_000)
+        page.wait_for_selector(".widget-slider", timeout=120_000)
+        assert settle(page)
+        for label, presses in (("kernel", 3), ("input size", 4), ("stride", 1),
+                               ("padding", 2)):
+            slider = page.locator(".widget-slider", has_text=label).first
+            handle = slider.locator(".noUi-handle")
+            handle.focus()
+            for _ in range(presses):
+                handle.press("ArrowRight")  # no wait: the changes overlap in flight
+        assert settle(page)
+        page.screenshot(path=screenshots / "voila_settled_conv_arithmetic.png", full_page=True)
+        shown = slider_readouts(page)
+        n, k, s, p, d = (int(shown[name]) for name in ("input size", "kernel", "stride",
+                                                       "padding", "dilation"))
+        assert (n, k, s, p) == (9, 6, 2, 2)  # 5 + 4, 3 + 3, 1 + 1, 0 + 2
+        out = conv_output_size(n, k, s, p, d)
+        text = page.inner_text("body")
+        assert f"= {d}*({k}-1) + 1" in text and f"output {out} x {out}" in text
     finally:
         leave(page)
 

@@ -87,6 +87,7 @@ class Explorer:
         for link in self._links:  # the controls start as their chosen preset sets them
             link.apply()
         self._names = {id(widget): name for name, widget in controls.items()}
+        _whole_descriptions(list(controls.values()))
         for widget in controls.values():
             widget.observe(self._on_change, names="value")
         self.update()
@@ -295,6 +296,22 @@ class PresetLink:
                     self.explorer.controls[key].value = value
         finally:
             self._setting = False
+
+
+def _whole_descriptions(controls: list[widgets.Widget]) -> None:
+    """Show every control's description whole: ipywidgets cuts a description longer than its
+    label width ("out chann..."). The labels get one width, that of the longest (so the
+    controls stay aligned); a checkbox shows its description beside the box instead."""
+    labelled = [w for w in controls if getattr(w, "description", "")
+                and not isinstance(w, widgets.Checkbox)]
+    for widget in controls:
+        if isinstance(widget, widgets.Checkbox):
+            widget.indent = False
+    if labelled:
+        longest = max(len(w.description) for w in labelled)
+        width = f"{min(8 + 7 * longest, 160)}px"  # about 7 pixels a character
+        for widget in labelled:
+            widget.style.description_width = width
 
 
 @contextmanager
