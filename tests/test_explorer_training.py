@@ -61,6 +61,10 @@ def test_training_explorer_opens_with_no_arguments():
     # before a first run the axes span the planned run, not a lone 0
     assert explorer.loss_figure.axes[0].scale.max == scene.total_steps
     assert explorer.accuracy_figure.axes[1].scale.max == 1.0
+    shown = [line for line in (*explorer.loss_lines, *explorer.schedule_lines) if line.visible]
+    assert shown == [explorer.planned_line] and explorer.planned_line.display_legend
+    assert not any(line.display_legend for line in explorer.loss_lines)  # no legend, no line
+    assert explorer.controls["max_lr"].value == LESSON_DEFAULTS["max_lr"]  # exactly the lessons'
 
 
 def test_a_run_records_loss_accuracy_schedule_and_layer_stats(tiny):

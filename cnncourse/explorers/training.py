@@ -35,6 +35,8 @@ from .base import Explorer
 CURRENT, PREVIOUS, PLANNED = "#1f77b4", "#ff7f0e", "#999999"
 LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 HIGH_LR = 0.3
+# Round rates, the lessons' among them, 1-2-3-6 in every decade (a log scale in steps).
+MAX_LRS = (0.001, 0.002, 0.003, 0.006, 0.01, 0.02, 0.03, 0.06, 0.1, 0.2, 0.3, 0.6, 1.0)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def _figure(x_label: str, y_label: str, marks: list, height: str = "220px") -> b
 def _line(scales: dict, colour: str, label: str, dashed: bool = False,
           marker: str | None = None) -> bq.Lines:
     return bq.Lines(x=[0.0], y=[0.0], scales=scales, colors=[colour], labels=[label],
-                    display_legend=True, line_style="dashed" if dashed else "solid",
+                    display_legend=False, line_style="dashed" if dashed else "solid",
                     marker=marker, visible=False)
 
 
@@ -99,8 +101,9 @@ class TrainingExplorer(Explorer):
         self.seed = seed
         c = {
             "batchnorm": widgets.Checkbox(True, description="batch norm"),
-            "max_lr": widgets.FloatLogSlider(LESSON_DEFAULTS["max_lr"], base=10, min=-3,
-                                             max=0, step=0.05, description="max_lr"),
+            "max_lr": widgets.SelectionSlider(options=[(f"{lr:g}", lr) for lr in MAX_LRS],
+                                              value=LESSON_DEFAULTS["max_lr"],
+                                              description="max_lr"),
             "epochs": widgets.IntSlider(LESSON_DEFAULTS["epochs"], 1, 10,
                                         description="epochs"),
             "batch_size": widgets.Dropdown(options=[32, 64, 128, 256, 512],
@@ -151,10 +154,10 @@ class TrainingExplorer(Explorer):
         self.schedule_figure = _figure("step", "learning rate", self.schedule_lines)
         s = {"x": bq.LinearScale(), "y": bq.LinearScale()}
         self.mean_lines = bq.Lines(x=[0.0, 1.0], y=[[0.0, 0.0]], scales=s, colors=LAYER_COLOURS,
-                                   display_legend=True, labels=["-"], visible=False)
+                                   display_legend=False, labels=["-"], visible=False)
         self.std_lines = bq.Lines(x=[0.0, 1.0], y=[[0.0, 0.0]], scales=s, colors=LAYER_COLOURS,
                                   line_style="dashed", visible=False)
-        self.stats_figure = _figure("step", "activation mean (solid), std (dashed)",
+        self.stats_figure = _figure("step", "mean (solid), std (dashed)",
                                     [self.mean_lines, self.std_lines])
         self.colour_dim = r.image_widget()
         r.show(self.colour_dim, r.blank(480, 60, "after training"))
@@ -242,6 +245,7 @@ class TrainingExplorer(Explorer):
             self.std_lines.y = np.array([s.stds[:n] for s in stats])
             self.mean_lines.labels = [s.name for s in stats]
             self.mean_lines.visible = self.std_lines.visible = True
+            self.mean_lines.display_legend = True
         r.show(self.colour_dim, _colour_dim_picture(stats))
 
     def _draw_empty_axes(self, scene: TrainingScene) -> None:
@@ -261,7 +265,7 @@ class TrainingExplorer(Explorer):
         with line.hold_sync():
             if len(ys):
                 line.x, line.y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-            line.visible = bool(len(ys))
+            line.visible = line.display_legend = bool(len(ys))  # no legend for no line
 
     # -- training ---------------------------------------------------------------------------
 
