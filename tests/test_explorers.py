@@ -40,13 +40,14 @@ from .explorer_tools import control_values, other_value, snapshot
 # Explorers that only call the engine (the training ones have their own test file).
 ENGINE_ONLY = ["KernelExplorer", "ConvArithmeticExplorer", "ChannelsExplorer",
                "ReceptiveFieldExplorer", "ConvAsMatmulExplorer", "PoolingExplorer",
-               "LossExplorer", "OneCycleExplorer"]
+               "GradientExplorer", "LossExplorer", "OneCycleExplorer"]
 
 # Settings a control needs before it matters, and values to use instead of "the next one".
 PREREQUISITES = {
     ("ConvArithmeticExplorer", "output_padding"): {"mode": "transposed", "stride": 2},
     ("ChannelsExplorer", "seed"): {"weights": "random"},
     ("LossExplorer", "delta"): {"loss": "Huber"},
+    ("GradientExplorer", "pool_size"): {"layer": "max pool"},
 }
 ALTERNATIVES = {
     ("ConvArithmeticExplorer", "preset"): "same",
@@ -564,3 +565,37 @@ def test_channels_explorer_spells_out_the_weight_shape():
     width, _ = _png_size(explorer.output_image.value)
     assert width == 4 * 28 * channels_explorer.CELL + 3 * 6  # one map per output channel
     assert explorer.weight().shape == (4, 3, 5, 5)
+
+
+@given(layer=st.sampled_from(["convolution", "max pool", "average pool"]),
+       kernel=st.sampled_from(["top_edge", "sharpen", "emboss"]), index=st.integers(0, 20),
+       size=st.integers(2, 4), stride=st.integers(1, 3), padding=st.integers(0, 2),
+       row=st.integers(0, 9), col=st.integers(0, 9))
+def test_gradient_explorer_scene_is_autograds(layer, kernel, index, size, stride, padding,
+                                              row, col):
+    explorer = _fresh("GradientExplorer")
+    with explorer.hold():
+        for name, value in (("layer", layer), ("kernel", kernel), ("index", index),
+                            ("pool_size", size), ("stride", stride), ("padding", padding),
+                            ("row", row), ("col", col)):
+            explorer.controls[name].value = value
+    scene = explorer.scene
+    assert scene.settings == explorer.settings()
+    v = scene.settings
+    image = scene.image.clone()[None, None].requires_grad_(True)
+    weight = KERNELS[kernel][None, None].clone().requires_grad_(True)
+    if layer == "convolution":
+        out = F.conv2d(image, weight, stride=stride, padding=padding)
+    else:
+        pool = F.max_pool2d if layer == "max pool" else F.avg_pool2d
+        out = pool(image, size, stride)
+    assert tuple(scene.output.shape) == tuple(out.shape[2:])
+    out[0, 0, v.row, v.col].backward()
+    assert torch.allclose(scene.grad_x, image.grad[0, 0], atol=1e-6)
+    assert scene.receivers == int((image.grad != 0).sum())
+    if layer == "convolution":
+        assert torch.allclose(scene.grad_weight, weight.grad[0, 0], atol=1e-6)
+    elif layer == "max pool":
+        assert scene.receivers == 1 and float(scene.grad_x.sum()) == 1.0
+    else:
+        assert float(scene.grad_x.sum()) == pytest.approx(1.0)

@@ -8,16 +8,15 @@ In a notebook, an explorer shows itself::
 Every explorer exposes ``controls`` (name -> ipywidgets value widget), ``view`` (the widget
 shown), ``update()`` (redraw from the controls; observers call it on every change) and
 ``message`` (``""``, or why the current setting cannot be drawn). Setting
-``explorer.controls["stride"].value = 2`` redraws before the assignment returns. Explorers on
-the settings -> scene -> view protocol (all but TrainingExplorer and DrawDigitExplorer, so
-far) also expose ``settings()``, ``compute(settings)`` and ``scene``: the frozen result for
-the current controls, or a ``Problem`` carrying the message. See
+``explorer.controls["stride"].value = 2`` redraws before the assignment returns. Every
+explorer is settings -> scene -> view: ``settings()``, ``compute(settings)`` and ``scene``,
+the frozen result for the current controls, or a ``Problem`` carrying the message. See
 :mod:`cnncourse.explorers.base`.
 
 ``ALL`` maps each explorer's name to its class; every class opens with no arguments:
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
-ConvAsMatmulExplorer, PoolingExplorer, LossExplorer, OneCycleExplorer, TrainingExplorer and
-DrawDigitExplorer.
+ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, OneCycleExplorer,
+TrainingExplorer and DrawDigitExplorer.
 """
 
 from .base import ControlRange, Explorer, Problem, control_range
@@ -25,6 +24,7 @@ from .channels import ChannelsExplorer
 from .conv_arithmetic import ConvArithmeticExplorer
 from .conv_matmul import ConvAsMatmulExplorer
 from .draw_digit import DrawDigitExplorer
+from .gradient import GradientExplorer
 from .kernel import KernelExplorer
 from .loss import LossExplorer
 from .one_cycle import OneCycleExplorer
@@ -39,6 +39,7 @@ ALL: dict[str, type[Explorer]] = {
     "ReceptiveFieldExplorer": ReceptiveFieldExplorer,
     "ConvAsMatmulExplorer": ConvAsMatmulExplorer,
     "PoolingExplorer": PoolingExplorer,
+    "GradientExplorer": GradientExplorer,
     "LossExplorer": LossExplorer,
     "OneCycleExplorer": OneCycleExplorer,
     "TrainingExplorer": TrainingExplorer,
