@@ -15,8 +15,8 @@ the frozen result for the current controls, or a ``Problem`` carrying the messag
 
 ``ALL`` maps each explorer's name to its class; every class opens with no arguments:
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
-ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, OneCycleExplorer,
-TrainingExplorer and DrawDigitExplorer.
+ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, OptimizerExplorer,
+OneCycleExplorer, TrainingExplorer and DrawDigitExplorer.
 """
 
 from .base import ControlRange, Explorer, Problem, control_range
@@ -28,6 +28,7 @@ from .gradient import GradientExplorer
 from .kernel import KernelExplorer
 from .loss import LossExplorer
 from .one_cycle import OneCycleExplorer
+from .optimizer import OptimizerExplorer
 from .pooling import PoolingExplorer
 from .receptive_field import ReceptiveFieldExplorer
 from .training import TrainingExplorer
@@ -41,6 +42,7 @@ ALL: dict[str, type[Explorer]] = {
     "PoolingExplorer": PoolingExplorer,
     "GradientExplorer": GradientExplorer,
     "LossExplorer": LossExplorer,
+    "OptimizerExplorer": OptimizerExplorer,
     "OneCycleExplorer": OneCycleExplorer,
     "TrainingExplorer": TrainingExplorer,
     "DrawDigitExplorer": DrawDigitExplorer,
