@@ -2,11 +2,13 @@
 with this folder as the current directory."""
 
 import os
+import sys
 
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import Execute
 
-from cnncourse.app.preprocessors import HideHiddenTests, VerifyAnswers
+from cnncourse.app import sandbox
+from cnncourse.app.preprocessors import DrawHiddenSeeds, HideHiddenTests, VerifyAnswers
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it reads this file)
 
@@ -21,12 +23,24 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # in one cell, so leave room for slow machines; CNNCOURSE_CELL_TIMEOUT overrides it.
 c.Execute.timeout = int(os.environ.get("CNNCOURSE_CELL_TIMEOUT", "180"))
 
+# Every notebook runs in a bubblewrap sandbox: only a copy of its own folder and the read-only
+# Python environment, no network, limited memory, CPU time, processes and disk (README.md).
+# `autograde` refuses where no sandbox can be made, unless CNNCOURSE_NO_SANDBOX=1. The limits:
+# c.SandboxKernelManager.memory_limit = 6 * 2**30     # bytes of address space
+# c.SandboxKernelManager.cpu_seconds = 1800           # CPU seconds per process
+# c.SandboxKernelManager.max_processes = 256          # processes and threads
+# c.SandboxKernelManager.disk_limit = 512 * 2**20     # bytes written (its private /tmp)
+execute = sandbox.execute_step(sys.argv)
+
 # A test cell the student deleted is put back (and run) instead of silently scoring nothing.
 c.OverwriteCells.add_missing_cells = True
 
-# Right after the notebook ran, re-check every recorded answer outside the student's kernel.
+# Before the notebook runs, the hidden tests get seeds drawn now (the hidden cases cannot be
+# computed in advance); right after, every recorded answer is re-checked outside the kernel.
 steps = Autograde.class_traits()["autograde_preprocessors"].default()
-steps.insert(steps.index(Execute) + 1, VerifyAnswers)
+steps[steps.index(Execute)] = execute
+steps.insert(steps.index(execute), DrawHiddenSeeds)
+steps.insert(steps.index(execute) + 1, VerifyAnswers)
 c.Autograde.autograde_preprocessors = steps
 
 # Feedback shows visible tests and scores, but not the source or output of hidden tests.

@@ -333,8 +333,13 @@ def test_feedback_shows_visible_tests_and_scores_but_not_hidden_tests(course, as
             assert call.split("(")[0].split(".")[-1] in html
         if grade_id.endswith("_hidden"):
             hidden_seeds += re.findall(r"seed=(\d+)", c.source)
+    graded_with = [seed for c in autograded(root, student, assignment).cells
+                   if "BEGIN HIDDEN TESTS" in c.source
+                   for seed in re.findall(r"seed=(\d+)", c.source)]
+    assert len(graded_with) == len(hidden_seeds)  # drawn at grading time, not those of source/
+    assert not set(graded_with) & set(hidden_seeds)
     for secret in ["hidden_check", "BEGIN HIDDEN TESTS", "application/vnd.cnncourse",
-                   *hidden_seeds]:
+                   *hidden_seeds, *graded_with]:
         assert secret not in html
     assert html.count("# (hidden tests not shown)") == len(
         [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source])

@@ -7,8 +7,8 @@
 
 Each runs nbgrader in the course folder (``exercises/`` of a clone, or ``--course DIR``), so
 ``nbgrader_config.py`` there applies. nbgrader's own log goes to the terminal; problems end in
-one line that says what to do. The two steps the course adds to nbgrader are in
-``preprocessors``.
+one line that says what to do. The steps the course adds to nbgrader are in
+``preprocessors``; ``grade`` runs every notebook in a sandbox (``sandbox``).
 """
 
 from __future__ import annotations
@@ -68,13 +68,16 @@ def _assignments(course: Path, wanted: list[str]) -> tuple[list[str], list[str]]
     return (wanted, wanted) if wanted else (known, ["*"])
 
 
-def run_nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+def run_nbgrader(course: Path, *args: str, sandbox: bool = True) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` with this Python in ``course``; its log is captured and returned.
 
     The environment's ``bin`` folder goes first on ``PATH``: nbgrader runs the ``alembic``
-    command from there when it creates its database.
+    command from there when it creates its database. ``sandbox=False`` sets
+    ``CNNCOURSE_NO_SANDBOX=1``: the course's config then runs notebooks unconfined.
     """
     env = dict(os.environ)
+    if not sandbox:
+        env["CNNCOURSE_NO_SANDBOX"] = "1"
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                           capture_output=True, text=True)
@@ -167,6 +170,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"nothing to grade: put submissions in {course / 'submitted'}/<student>/"
               "<assignment>/")
         return 0
+    if args.no_sandbox:
+        print("cnncourse exercises: warning: --no-sandbox: student code runs with your rights "
+              "and can read and change the course folder (gradebook included)", file=sys.stderr)
+    else:
+        from .sandbox import problem  # jupyter_client and nbgrader: only when grading
+
+        why = problem()
+        if why:
+            raise CommandError(f"{why}; or grade without it: --no-sandbox")
     broken = {}
     for name, folders in submissions.items():
         for folder in folders:
@@ -174,8 +186,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 problem = check_submission(notebook)
                 if problem:
                     broken[folder.parent.name, name] = problem
-    results = [run_nbgrader(course, "autograde", assignment_id, "--force")
-               for assignment_id in ids]
+    results = [run_nbgrader(course, "autograde", assignment_id, "--force",
+                            sandbox=not args.no_sandbox) for assignment_id in ids]
     for result in results:
         _echo(result, args.verbose)
     failed = []
@@ -254,6 +266,9 @@ def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
         else:
             sub.add_argument("--to", metavar="FILE", help="the CSV file (default: "
                              "grades.csv in the course folder)")
+        if action == "grade":
+            sub.add_argument("--no-sandbox", action="store_true",
+                             help="run the notebooks unconfined (only for code you trust)")
         sub.add_argument("--course", metavar="DIR", help="the nbgrader course folder")
         sub.add_argument("--verbose", action="store_true", help="show nbgrader's log")
         sub.set_defaults(func=func)

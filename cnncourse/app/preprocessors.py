@@ -1,5 +1,8 @@
-"""The two steps the course adds to nbgrader (``exercises/nbgrader_config.py`` adds them).
+"""The steps the course adds to nbgrader (``exercises/nbgrader_config.py`` adds them).
 
+* ``DrawHiddenSeeds`` (autograde, before the notebook runs): every hidden test gets a seed drawn
+  now, in the grader, so the hidden cases cannot be computed in advance from the package and
+  the seeds written in ``source/``; the autograded notebook keeps the seeds it was graded with.
 * ``VerifyAnswers`` (autograde, right after the notebook ran): every check in a test cell
   records its answers; this step re-checks them against the reference in the grader's own
   process, where student code never ran. A test cell without a correct record scores 0.
@@ -10,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +68,46 @@ def _error(ename: str, evalue: str) -> dict:
 def _is_test_cell(cell: Any) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution")
+
+
+def draw_seeds(source: str, draw: Any = secrets.randbelow) -> str:
+    """``source`` with the integer seed of every ``grading.hidden_check(...)`` call replaced
+    by ``draw(2**31)``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    seeds = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "hidden_check":
+            seeds += [k.value for k in node.keywords if k.arg == "seed"] + node.args[2:3]
+    seeds = sorted((n for n in seeds if isinstance(n, ast.Constant) and type(n.value) is int
+                    and n.lineno == n.end_lineno), key=lambda n: (n.lineno, n.col_offset))
+    drawn = [str(draw(2**31)).encode() for _ in seeds]  # in the order of the source
+    lines = source.splitlines(keepends=True)
+    for seed, value in reversed(list(zip(seeds, drawn, strict=True))):
+        line = lines[seed.lineno - 1].encode()  # ast offsets count bytes
+        lines[seed.lineno - 1] = (line[:seed.col_offset] + value
+                                  + line[seed.end_col_offset:]).decode()
+    return "".join(lines)
+
+
+class DrawHiddenSeeds(Configurable):
+    """Autograde step before nbgrader's ``Execute``: fresh seeds for the hidden tests.
+
+    The test cells are the instructor's (nbgrader restored them); their seeds are public in
+    ``source/``. Drawn here, outside the student's kernel, just before it runs, the hidden cases
+    are new at every grading: a record forged from the package's case generators cannot match,
+    and cases a notebook prints are never used again. ``VerifyAnswers`` reads the seeds back
+    from the cells.
+    """
+
+    def __call__(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        for cell in nb.cells:
+            if _is_test_cell(cell):
+                cell.source = draw_seeds(cell.source)
+        return nb, resources
 
 
 class VerifyAnswers(Configurable):
