@@ -272,12 +272,14 @@ def _measured(model: nn.Module, size: Pair | None, at: str | None,
             rec = ReceptiveField(at or "output", None, None, None, None, None, None, None,
                                  None, whole=seen.everything)
         else:
-            row, col = seen.unit
-            nxt = gradient_footprint(probe, shape, (row + 1, col + 1), at=at) \
-                if row and col else seen
-            jump = (round(nxt.centre[0] - seen.centre[0]), round(nxt.centre[1] - seen.centre[1]))
+            row, col = seen.unit  # the centre unit; its neighbour up and left gives the jump
+            jump = start = None
+            if row and col:
+                prev = gradient_footprint(probe, shape, (row - 1, col - 1), at=at)
+                jump = (round(seen.centre[0] - prev.centre[0]),
+                        round(seen.centre[1] - prev.centre[1]))
+                start = (seen.centre[0] - row * jump[0], seen.centre[1] - col * jump[1])
             rf = (seen.bottom - seen.top + 1, seen.right - seen.left + 1)
-            start = (seen.centre[0] - row * jump[0], seen.centre[1] - col * jump[1])
             rec = ReceptiveField(at or "output", None, None, None, None, None, jump, rf, start,
                                  note="the field reaches the image border and may go on "
                                       "beyond it" if seen.clipped else "")
