@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import as_pair, check_tensor
-from .arithmetic import conv_output_size
+from .sizes import conv_output_size
 
 IntOrPair = int | tuple[int, int]
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import as_pair
-from .arithmetic import conv_output_size
+from .sizes import conv_output_size
 
 
 def _k(rows: list[list[float]]) -> torch.Tensor:

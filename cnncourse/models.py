@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from ._checks import as_int
-from .arithmetic import conv_output_size, count_parameters
+from .shapes import count_parameters
+from .sizes import conv_output_size
 
 
 def conv_block(in_channels: int, out_channels: int, kernel_size: int = 3,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import as_pair, check_tensor
-from .arithmetic import pool_output_size
+from .sizes import pool_output_size
 
 IntOrPair = int | tuple[int, int]
 

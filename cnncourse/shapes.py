@@ -1,7 +1,8 @@
-"""Shapes and parameter counts of a real model: what one forward pass shows, layer by layer.
+"""Shapes, parameters and multiply-adds of a real model: what one forward pass shows, layer by
+layer, on branching models too (each leaf layer is recorded when it runs).
 
-``cnncourse.arithmetic`` computes sizes from the formulas; this module runs the model itself.
-The lessons import these names from ``cnncourse.arithmetic``, which re-exports them.
+``cnncourse.sizes`` computes sizes from the formulas; this module runs the model itself. The
+lessons import these names from ``cnncourse.arithmetic``, which re-exports them.
 """
 
 from __future__ import annotations
@@ -11,25 +12,53 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.func import functional_call
+from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import first_line
 
 
 @dataclass(frozen=True)
 class ShapeRow:
-    """One row of :func:`shape_table`: a leaf layer, its output shape and parameter count."""
+    """One row of :func:`shape_table`: a leaf layer, its output shape, its parameters (counted
+    at the layer's first call only) and the multiply-adds of this call."""
 
     name: str
     type: str
     out_shape: tuple[int, ...]
     params: int
+    macs: int = 0
 
 
-def shape_table(model: nn.Module, input_shape: Sequence[int]) -> list[ShapeRow]:
-    """Run one forward pass on zeros and list every leaf layer's output shape and parameters.
+class ShapeTable(list):
+    """The rows of :func:`shape_table`, with the totals ``params`` and ``macs``."""
 
-    ``input_shape`` is ``(N, C, H, W)`` or ``(C, H, W)`` (a batch of 1 is then added). The model
-    is run in eval mode without gradients and put back in the mode it was in.
+    def __init__(self, rows: list[ShapeRow], macs: int) -> None:
+        super().__init__(rows)
+        self.params = sum(row.params for row in rows)
+        self.macs = macs  # all of the forward pass, also products outside leaf layers
+
+    def __str__(self) -> str:
+        width = max([len(row.name) for row in self] + [5])
+        lines = [f"{'layer':<{width}}  {'type':<18} {'output':<20} {'params':>11} "
+                 f"{'mult-adds':>15}"]
+        for row in self:
+            shape = " x ".join(str(v) for v in row.out_shape)
+            lines.append(f"{row.name:<{width}}  {row.type:<18} {shape:<20} {row.params:>11,} "
+                         f"{row.macs:>15,}")
+        lines.append(f"{'total':<{width}}  {'':<18} {'':<20} {self.params:>11,} "
+                     f"{self.macs:>15,}")
+        return "\n".join(lines)
+
+
+def shape_table(model: nn.Module, input_shape: Sequence[int]) -> ShapeTable:
+    """Run one forward pass and list every leaf layer's output shape, parameters and
+    multiply-adds (counted by ``torch.utils.flop_counter``: convolutions and matrix products;
+    one multiply-add is two of its flops), in the order the layers run.
+
+    ``input_shape`` is ``(N, C, H, W)`` or ``(C, H, W)`` (a batch of 1 is then added). The pass
+    runs on the ``meta`` device, which knows shapes without computing a number (on zeros if
+    the model needs values), in eval mode; the model is put back in the mode it was in.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -40,42 +69,64 @@ def shape_table(model: nn.Module, input_shape: Sequence[int]) -> list[ShapeRow]:
         )
     if len(shape) == 3:
         shape = (1, *shape)
+    try:
+        return _table(model, shape, on_meta=True)
+    except Exception:  # noqa: BLE001 - the model needs real values: run it on zeros
+        return _table(model, shape, on_meta=False)
+
+
+def _table(model: nn.Module, shape: tuple[int, ...], on_meta: bool) -> ShapeTable:
     rows: list[ShapeRow] = []
     current: list[str] = []
+    counted: set[int] = set()
+    counter = FlopCounterMode(display=False)
+    before: list[int] = []
 
-    def before(name: str):
+    def pre_hook(name: str):
         def hook(module, inputs):
             current.append(name)
+            before.append(counter.get_total_flops())
         return hook
 
-    def after(name: str):
+    def post_hook(name: str):
         def hook(module, inputs, output):
             out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-            params = sum(p.numel() for p in module.parameters(recurse=False))
-            rows.append(ShapeRow(name, type(module).__name__, out_shape, params))
+            params = 0 if id(module) in counted else sum(
+                p.numel() for p in module.parameters(recurse=False))
+            counted.add(id(module))
+            macs = (counter.get_total_flops() - before.pop()) // 2
+            rows.append(ShapeRow(name, type(module).__name__, out_shape, params, macs))
         return hook
 
     leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
     handles = []
     for name, module in leaves:
-        handles.append(module.register_forward_pre_hook(before(name)))
-        handles.append(module.register_forward_hook(after(name)))
+        handles.append(module.register_forward_pre_hook(pre_hook(name)))
+        handles.append(module.register_forward_hook(post_hook(name)))
     param = next(model.parameters(), None)
-    x = torch.zeros(shape, device=param.device if param is not None else "cpu",
+    device = "meta" if on_meta else param.device if param is not None else "cpu"
+    x = torch.zeros(shape, device=device,
                     dtype=param.dtype if param is not None else torch.float32)
     from .hooks import evaluating  # here: importing the sizes need not load the hooks
 
     try:
-        with evaluating(model), torch.no_grad():
-            model(x)
+        with evaluating(model), torch.no_grad(), counter:
+            if on_meta:
+                state = {k: torch.empty_like(v, device="meta") for k, v in
+                         [*model.named_parameters(), *model.named_buffers()]}
+                functional_call(model, state, (x,))
+            else:
+                model(x)
     except RuntimeError as err:
+        if on_meta:
+            raise
         where = f"layer {current[-1]!r}" if current else "the model"
         raise ValueError(f"input_shape {shape}: {where} cannot take the input it receives: "
                          f"{first_line(err)}") from None
     finally:
         for h in handles:
             h.remove()
-    return rows
+    return ShapeTable(rows, counter.get_total_flops() // 2)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -83,4 +134,4 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-__all__ = ["ShapeRow", "count_parameters", "shape_table"]
+__all__ = ["ShapeRow", "ShapeTable", "count_parameters", "shape_table"]

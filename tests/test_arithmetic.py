@@ -129,11 +129,11 @@ def test_conv_transpose_output_size_equals_convtranspose2d(hw, k, s, p, op, d):
     (lambda: pool_output_size(1, 3), "kernel_size"),
     (lambda: conv_transpose_output_size(5, 3, stride=2, output_padding=2), "output_padding"),
     (lambda: conv_transpose_output_size(1, 1, padding=1), "padding"),
-    (lambda: receptive_field([]), "layers"),
-    (lambda: receptive_field("conv"), "layers"),
-    (lambda: receptive_field([(3, 1)]), r"layers\[0\]"),
-    (lambda: receptive_field([(3, 0, 1)]), r"layers\[0\] stride"),
-    (lambda: receptive_field(nn.ReLU()), "layers"),
+    (lambda: receptive_field([]), "model"),
+    (lambda: receptive_field("conv"), "model"),
+    (lambda: receptive_field([(3, 1)]), r"model\[0\]"),
+    (lambda: receptive_field([(3, 0, 1)]), r"model\[0\] stride"),
+    (lambda: receptive_field(nn.ReLU()), "model"),
     (lambda: receptive_field([(3, 1, 0)] * 3, input_size=4), "layer 'layer2': kernel_size 3"),
     (lambda: receptive_field([(3, 1, 0)], input_size=0), "input_size"),
     (lambda: unit_region(receptive_field([(3, 1, 1)])[0], -1, 0), "row"),
@@ -178,8 +178,12 @@ def test_receptive_field_of_torchvision_alexnet_worked_by_hand():
 
     model = alexnet(weights=None)
     records = receptive_field(model, input_size=224)
-    # features: conv 11/4/2, pool 3/2, conv 5/1/2, pool 3/2, 3 x conv 3/1/1, pool 3/2;
-    # the adaptive pool and the classifier pass through.
+    # features: conv 11/4/2, pool 3/2, conv 5/1/2, pool 3/2, 3 x conv 3/1/1, pool 3/2; the
+    # adaptive pool to 6 x 6 keeps the 6 x 6 map; each unit of the classifier sees it all.
+    assert [(r.name, r.rf, r.whole) for r in records[8:]] == [
+        ("avgpool", 195, False), ("classifier.1", None, True), ("classifier.4", None, True),
+        ("classifier.6", None, True)]
+    records = records[:8]
     assert [r.kernel_size for r in records] == [11, 3, 5, 3, 3, 3, 3, 3]
     assert [r.name for r in records][:2] == ["features.0", "features.2"]
     # rf: 11; +2*4 = 19; +4*8 = 51; +2*8 = 67; +2*16 = 99, 131, 163; +2*16 = 195

@@ -418,9 +418,11 @@ def test_receptive_field_of_the_lesson_cnn_and_of_a_passed_model():
     explorer = ALL["ReceptiveFieldExplorer"](model=[(3, 2, 1), (3, 2, 1, 2)])
     assert explorer.controls["stack"].value == "your model"
     assert [r.rf for r in explorer.scene.records] == [3, 11]
-    unreadable = nn.Sequential(nn.Conv2d(1, 1, 3, padding="same"))
+    explorer = ALL["ReceptiveFieldExplorer"](model=nn.Conv2d(1, 1, 3, padding="same"))
+    assert [(r.rf, r.out_size) for r in explorer.scene.records] == [(3, 28)]
+    unreadable = nn.Sequential(nn.Flatten(), nn.Linear(784, 2))
     explorer = ALL["ReceptiveFieldExplorer"](model=unreadable)  # explained, not raised
-    assert "padding" in explorer.message
+    assert "Conv2d" in explorer.message
 
 
 @settings(max_examples=40)

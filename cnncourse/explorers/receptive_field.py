@@ -69,8 +69,11 @@ def parse_layers(text: str) -> list[tuple[int, ...]]:
 
 
 def layers_text(records: list[ReceptiveField]) -> str:
+    """The conv and pool records as text lines (records of whole blocks are left out)."""
     lines = []
     for rec in records:
+        if rec.kernel_size is None:
+            continue
         k, s, p, d = (_first(x) for x in (rec.kernel_size, rec.stride, rec.padding,
                                           rec.dilation))
         lines.append(f"{k} {s} {p}" + (f" {d}" if d != 1 else "") + f"  # {rec.name}")
@@ -185,7 +188,10 @@ class ReceptiveFieldExplorer(Explorer):
     def compute(self, settings: FieldSettings) -> FieldScene:
         image = self.digits.images[settings.index]
         size = image.shape[-1]
-        records = receptive_field(self.layers(settings), input_size=size)
+        records = [rec for rec in receptive_field(self.layers(settings), input_size=size)
+                   if rec.rf is not None]  # units that see all of the image have no region
+        if not records:
+            raise ValueError("model: no layer has a local receptive field to draw")
         layer = min(settings.layer, len(records))
         rec = records[layer - 1]
         out_h, out_w = _pair(rec.out_size)
