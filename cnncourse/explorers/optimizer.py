@@ -89,9 +89,8 @@ class OptimizerExplorer(Explorer):
 
     def settings(self) -> OptimizerSettings:
         c = self.controls
-        return OptimizerSettings(c["lr"].value, round(c["momentum"].value, 4),
-                                 round(c["weight_decay"].value, 4), c["steps"].value,
-                                 c["compare"].value)
+        return OptimizerSettings(c["lr"].value, c["momentum"].value, c["weight_decay"].value,
+                                 c["steps"].value, c["compare"].value)
 
     def compute(self, settings: OptimizerSettings) -> OptimizerScene:
         v = settings
@@ -108,7 +107,7 @@ class OptimizerExplorer(Explorer):
         if diverged:
             note = (f"lr {v.lr:g} is too high for this valley: each step overshoots the steep "
                     f"walls further and the loss grows without end. With momentum "
-                    f"{v.momentum:g} and weight decay {v.weight_decay:g}, SGD is stable below "
+                    f"{v.momentum:.3g} and weight decay {v.weight_decay:.3g}, SGD is stable below "
                     f"lr {limit:.3g} = 2 (1 + momentum) / (steepness + weight decay).")
         return OptimizerScene(v, path, plain, minimum, final if math.isfinite(final) else
                               math.inf, int(near[0]) if len(near) else None, diverged, note)
@@ -137,7 +136,7 @@ class OptimizerExplorer(Explorer):
                    if scene.arrived_at is not None else
                    f"it has not come within {NEAR} of the minimum yet")
         self.caption.value = (
-            f"SGD with lr {v.lr:g}, momentum {v.momentum:g}, weight decay {v.weight_decay:g}: "
+            f"SGD with lr {v.lr:g}, momentum {v.momentum:.3g}, weight decay {v.weight_decay:.3g}: "
             f"after {v.steps} steps the loss is {scene.final_loss:.4f}; {arrived}. With weight "
             f"decay the minimum moves from ({MINIMUM[0]:g}, {MINIMUM[1]:g}) to "
             f"({scene.minimum[0]:.2f}, {scene.minimum[1]:.2f}).")
