@@ -23,11 +23,28 @@ PROMPTS_JS = """
 """
 
 
-def run_all_cells(page) -> None:
+def answer_dialogs(page, seen: list[str]) -> None:
+    """Answer any dialog JupyterLab put up (a kernel that restarted, say) with its default
+    button, as a student would; what each said goes into ``seen`` for the failure message."""
+    for _ in range(3):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() == 0:
+            return
+        seen.append(dialog.first.inner_text()[:300])
+        accept = dialog.first.locator(".jp-Dialog-button.jp-mod-accept")
+        if accept.count():
+            accept.first.click()
+        else:
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(1000)
+
+
+def run_all_cells(page, seen: list[str]) -> None:
     """Run > Run All Cells, as a student would; once more if no cell started within 30 s."""
-    for _ in range(2):
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    for _ in range(3):
+        answer_dialogs(page, seen)
+        page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10_000)
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click(timeout=10_000)
         for _ in range(60):
             if any(p not in ("", "[ ]:") for p in page.evaluate(PROMPTS_JS)):
                 return
@@ -56,14 +73,17 @@ def test_jupyterlab_runs_a_lesson_and_its_explorer_responds(browser, tmp_path, s
         page.goto(f"{server.url}lab/tree/lessons/{LESSON}?token={token}")
         page.wait_for_selector(".jp-Notebook", timeout=120_000)
         page.wait_for_selector(KERNEL_IDLE, timeout=120_000)
-        run_all_cells(page)
+        seen: list[str] = []  # the dialogs JupyterLab showed on the way
         try:
+            run_all_cells(page, seen)
             page.wait_for_selector(f"{OUTPUT} .noUi-handle", timeout=240_000)
             page.wait_for_selector(KERNEL_IDLE, timeout=300_000)
         except PlaywrightTimeout:
             page.screenshot(path=screenshots / "lab_lesson_timeout.png", full_page=True)
-            pytest.fail("the lesson's explorer did not appear after Run All Cells\n"
-                        + what_lab_shows(page, server))
+            pytest.fail(f"the lesson's explorer did not appear after Run All Cells\ndialogs "
+                        f"answered: {seen}\n" + what_lab_shows(page, server))
+        if seen:
+            print(f"JupyterLab showed {len(seen)} dialog(s), answered: {seen}")
         assert page.evaluate(ERROR_OUTPUT_JS) == []
         page.screenshot(path=screenshots / "lab_lesson_before.png")
         changed_by = interact_until_something_changes(page, scope=OUTPUT)
