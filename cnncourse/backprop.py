@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import as_pair, check_tensor
+from .sizes import conv_output_size, pool_output_size
 
 IntOrPair = int | tuple[int, int]
 
@@ -35,12 +36,11 @@ def conv2d_backward(x: torch.Tensor, weight: torch.Tensor, grad_out: torch.Tenso
     check_tensor(weight, "weight", (4,), "(C_out, C_in, kh, kw)")
     check_tensor(grad_out, "grad_out", (4,), "(N, C_out, H_out, W_out)")
     stride, padding = as_pair(stride, "stride", 1), as_pair(padding, "padding", 0)
-    n, c_out, out_h, out_w = grad_out.shape
     kernel = tuple(weight.shape[2:])
+    _check_grad_out(grad_out, (x.shape[0], weight.shape[0], *conv_output_size(
+        tuple(x.shape[2:]), kernel, stride, padding)), "the convolution's output")
+    n, c_out, out_h, out_w = grad_out.shape
     columns = F.unfold(x, kernel, padding=padding, stride=stride)  # (N, C_in*kh*kw, L)
-    if columns.shape[-1] != out_h * out_w or c_out != weight.shape[0]:
-        raise ValueError(f"grad_out must have the shape of the convolution's output, got "
-                         f"{tuple(grad_out.shape)}")
     grads = grad_out.reshape(n, c_out, out_h * out_w)  # (N, C_out, L)
     grad_bias = grad_out.sum(dim=(0, 2, 3))
     # every weight times every pixel its windows read, weighted by those outputs' gradients
@@ -70,7 +70,16 @@ def _pool_args(x: torch.Tensor, grad_out: torch.Tensor, kernel_size: IntOrPair,
     check_tensor(x, "x", (4,), "(N, C, H, W)")
     check_tensor(grad_out, "grad_out", (4,), "(N, C, H_out, W_out)")
     kernel = as_pair(kernel_size, "kernel_size", 1)
-    return kernel, kernel if stride is None else as_pair(stride, "stride", 1)
+    stride = kernel if stride is None else as_pair(stride, "stride", 1)
+    _check_grad_out(grad_out, (*x.shape[:2], *pool_output_size(tuple(x.shape[2:]), kernel,
+                                                               stride)), "the pooled output")
+    return kernel, stride
+
+
+def _check_grad_out(grad_out: torch.Tensor, expected: tuple[int, ...], what: str) -> None:
+    if tuple(grad_out.shape) != expected:
+        raise ValueError(f"grad_out must have the shape of {what}, {expected}, got "
+                         f"{tuple(grad_out.shape)}")
 
 
 def max_pool2d_backward(x: torch.Tensor, grad_out: torch.Tensor, kernel_size: IntOrPair,
@@ -80,9 +89,6 @@ def max_pool2d_backward(x: torch.Tensor, grad_out: torch.Tensor, kernel_size: In
     windows = _windows(x, kernel, stride)  # (N*C, kh*kw, L)
     winner = windows.argmax(dim=1, keepdim=True)  # the first largest of each window
     grads = grad_out.reshape(windows.shape[0], 1, -1)
-    if grads.shape[-1] != windows.shape[-1]:
-        raise ValueError(f"grad_out must have the shape of the pooled output, got "
-                         f"{tuple(grad_out.shape)}")
     columns = torch.zeros_like(windows).scatter(1, winner, grads)
     return _unwindow(columns, x.shape, kernel, stride)
 
@@ -93,9 +99,6 @@ def avg_pool2d_backward(x: torch.Tensor, grad_out: torch.Tensor, kernel_size: In
     kernel, stride = _pool_args(x, grad_out, kernel_size, stride)
     n, c = x.shape[:2]
     grads = grad_out.reshape(n * c, 1, -1)
-    if grads.shape[-1] != _windows(x, kernel, stride).shape[-1]:
-        raise ValueError(f"grad_out must have the shape of the pooled output, got "
-                         f"{tuple(grad_out.shape)}")
     columns = grads.expand(-1, kernel[0] * kernel[1], -1) / (kernel[0] * kernel[1])
     return _unwindow(columns, x.shape, kernel, stride)
 

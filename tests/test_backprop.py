@@ -91,8 +91,10 @@ def test_max_pooling_sends_each_gradient_to_one_pixel_average_spreads_it():
 @given(c0=st.integers(1, 3), c1=st.integers(1, 3), c2=st.integers(1, 3), a=st.integers(1, 4),
        b=st.integers(1, 4), seed=seeds)
 def test_two_convolutions_are_one(c0, c1, c2, a, b, seed):
-    x = tensors((2, c0, 12, 12), seed)
-    first, second = tensors((c1, c0, a, a), seed + 1), tensors((c2, c1, b, b), seed + 2)
+    # in float64: the two sides add the same products in different orders
+    x = tensors((2, c0, 12, 12), seed).double()
+    first = tensors((c1, c0, a, a), seed + 1).double()
+    second = tensors((c2, c1, b, b), seed + 2).double()
     composed = compose_kernels(first, second)
     assert composed.shape == (c2, c0, a + b - 1, a + b - 1)
     assert_close_tensor(F.conv2d(x, composed), F.conv2d(F.conv2d(x, first), second),
@@ -105,6 +107,8 @@ def test_bad_shapes_are_named():
         conv2d_backward(x, w, torch.zeros(1, 2, 4, 4))
     with pytest.raises(ValueError, match="grad_out must have the shape"):
         max_pool2d_backward(x, torch.zeros(1, 1, 3, 3), 2)
+    with pytest.raises(ValueError, match=r"the pooled output, \(1, 1, 2, 2\), got \(1, 3, 2, 2\)"):
+        avg_pool2d_backward(x, torch.zeros(1, 3, 2, 2), 2)  # the channels must match too
     with pytest.raises(ValueError, match="second must read the 2 channels"):
         compose_kernels(w, torch.zeros(1, 3, 3, 3))
     with pytest.raises(ValueError, match="x must"):

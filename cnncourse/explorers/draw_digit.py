@@ -11,7 +11,7 @@ The drawing is prepared the way MNIST digits were (``cnncourse.drawing.prepare_d
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import bqplot as bq
@@ -181,9 +181,8 @@ class DrawDigitExplorer(Explorer):
 
     def compute(self, settings: DigitSettings) -> DigitScene:
         channels, height, width = self.shapes[settings.layer]
-        v = DigitSettings(settings.example, settings.layer, min(settings.channel, channels - 1),
-                          min(settings.row, height - 1), min(settings.col, width - 1),
-                          settings.drawing)
+        v = replace(settings, channel=min(settings.channel, channels - 1),
+                    row=min(settings.row, height - 1), col=min(settings.col, width - 1))
         rec = self.records[v.layer]
         region = unit_region(rec, v.row, v.col)
         if v.example != BLANK:

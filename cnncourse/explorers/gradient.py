@@ -10,7 +10,7 @@ convolution, which weights do (the pixels of the window). The gradients are comp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ipywidgets as widgets
 import numpy as np
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from cnncourse.arithmetic import conv_output_size, pool_output_size
 from cnncourse.backprop import avg_pool2d_backward, conv2d_backward, max_pool2d_backward
+from cnncourse.conv import window_indices
 from cnncourse.kernels import KERNELS
 
 from . import _render as r
@@ -121,11 +122,10 @@ class GradientExplorer(Explorer):
         else:
             grad_x = avg_pool2d_backward(image, grad_out, k, v.stride)
         padding = v.padding if conv else 0
-        top, left = row * v.stride - padding, col * v.stride - padding
-        settings = GradientSettings(v.layer, v.kernel, v.index, v.pool_size, v.stride,
-                                    v.padding, row, col)
-        return GradientScene(settings, image[0, 0], weight, output[0, 0], grad_x[0, 0],
-                             grad_weight, (top, left, top + k - 1, left + k - 1),
+        rows = window_indices(row, k, v.stride, padding)
+        cols = window_indices(col, k, v.stride, padding)
+        return GradientScene(replace(v, row=row, col=col), image[0, 0], weight, output[0, 0],
+                             grad_x[0, 0], grad_weight, (rows[0], cols[0], rows[-1], cols[-1]),
                              int((grad_x != 0).sum()))
 
     def draw(self, scene: GradientScene) -> None:

@@ -232,7 +232,7 @@ class TrainingExplorer(Explorer):
         self._draw_stats(run.stats)
 
     def _draw_stats(self, stats: tuple[LayerTrace, ...]) -> None:
-        if stats == self._pictured:
+        if stats is self._pictured:  # each finished run brings its own tuple
             return
         self._pictured = stats
         if not stats or not stats[0].means:
