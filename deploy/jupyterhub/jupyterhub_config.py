@@ -73,6 +73,8 @@ if not (COURSE / "nbgrader_config.py").is_file():
     sys.exit(f"CNNCOURSE_HUB_COURSE: {COURSE} is not an nbgrader course (no nbgrader_config.py)")
 
 STATE.mkdir(parents=True, exist_ok=True)
+PRIVATE = STATE / "hub"  # the database and the cookie secret: the hub's alone
+PRIVATE.mkdir(mode=0o700, exist_ok=True)
 EXCHANGE.mkdir(parents=True, exist_ok=True)
 EXCHANGE.chmod(0o777)  # nbgrader: every user writes into the exchange
 
@@ -86,9 +88,9 @@ c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{int(setting('PROXY_API_POR
 local_proxy = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
 c.ConfigurableHTTPProxy.command = [setting("PROXY") or (
     str(local_proxy) if local_proxy.exists() else "configurable-http-proxy")]
-c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
-c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
-c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.pid_file = str(PRIVATE / "jupyterhub-proxy.pid")
+c.JupyterHub.db_url = f"sqlite:///{PRIVATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(PRIVATE / "jupyterhub_cookie_secret")
 
 # ---------------------------------------------------------------------------- who gets in
 
