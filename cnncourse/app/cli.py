@@ -56,6 +56,18 @@ def _cull_idle(text: str) -> int:
     return seconds
 
 
+def _max_kernels(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-kernels must be a whole number, got "
+                                         f"{text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"--max-kernels must be 0 (no cap) or more, "
+                                         f"got {count}")
+    return count
+
+
 # ----------------------------------------------------------------------------- data
 
 
@@ -204,6 +216,10 @@ def build_parser() -> Parser:
     dash.add_argument("--cull-idle", type=_cull_idle, metavar="S", default=DEFAULT_CULL_IDLE_S,
                       help="free a kernel S seconds after its browser tab is closed and it is "
                            f"idle (default {DEFAULT_CULL_IDLE_S}; 0 keeps every kernel)")
+    dash.add_argument("--max-kernels", type=_max_kernels, metavar="N",
+                      help="serve at most N tabs at once (each runs a kernel); the next visitor "
+                           "gets a 'dashboard is full' page (default: what the free memory "
+                           "holds; 0: no cap)")
     dash.set_defaults(func=cmd_dashboard)
 
     data = sub.add_parser(
