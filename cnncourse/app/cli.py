@@ -44,28 +44,24 @@ def _port(text: str) -> int:
     return port
 
 
-def _cull_idle(text: str) -> int:
-    try:
-        seconds = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--cull-idle must be a whole number of seconds, "
-                                         f"got {text!r}") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"--cull-idle must be 0 (keep kernels) or more, "
-                                         f"got {seconds}")
-    return seconds
+def _count(option: str, unit: str, zero: str) -> Callable[[str], int]:
+    """An argument type: a whole number, 0 or more (0 means ``zero``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be a whole number{unit}, "
+                                             f"got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{option} must be 0 ({zero}) or more, got {value}")
+        return value
+
+    return parse
 
 
-def _max_kernels(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-kernels must be a whole number, got "
-                                         f"{text!r}") from None
-    if count < 0:
-        raise argparse.ArgumentTypeError(f"--max-kernels must be 0 (no cap) or more, "
-                                         f"got {count}")
-    return count
+_cull_idle = _count("--cull-idle", " of seconds", "keep kernels")
+_max_kernels = _count("--max-kernels", "", "no cap")
 
 
 # ----------------------------------------------------------------------------- data
