@@ -27,7 +27,7 @@ VALUES = ROOT / "deploy" / "kubernetes" / "values.yaml"
 PVCS = ROOT / "deploy" / "kubernetes" / "exchange-pvc.yaml"
 
 KERNEL_MIB = 567  # one kernel with torch imported (issue 16's measurement)
-SERVER_MIB = 120  # a Jupyter server with JupyterLab, Voila and nbgrader, before any kernel
+SERVER_MIB = 170  # a Jupyter server with JupyterLab, Voila and nbgrader, in use, no kernel
 
 # From the chart's values.schema.yaml: the properties allowed at each place this file uses.
 TOP = {"enabled", "fullnameOverride", "nameOverride", "imagePullSecret", "imagePullSecrets",
