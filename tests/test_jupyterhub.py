@@ -120,6 +120,13 @@ def test_each_user_has_the_course_and_only_the_instructor_grades(people):
     assert alice.server("GET", "formgrader/api/assignments").status == 404
     assert teacher.server("GET", "api/contents/cnncourse-exercises/source").status == 200
     assert alice.server("GET", "api/contents/cnncourse-exercises").status == 404
+    # The instructor sees the class on the hub (the admin page's API); a student does not.
+    listed = teacher.request("GET", "/hub/api/users")
+    assert listed.status == 200
+    assert {"alice", "bob", "teacher"} <= {u["name"] for u in listed.json()}
+    assert alice.request("GET", "/hub/api/users").status == 403
+    groups = teacher.request("GET", "/hub/api/groups/instructors").json()
+    assert groups["users"] == ["teacher"]
     # A student's token opens their own server only.
     bobs_server = bob.hub.send("GET", "user/alice/api/contents", None,
                                {"Authorization": f"token {bob.token}"}, bob.cookies, 30)
