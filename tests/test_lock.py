@@ -38,8 +38,8 @@ def locked(text: str) -> list[tuple[str, str, Marker | None]]:
 
 def project_requirements() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [Requirement(r) for r in project["dependencies"]
-            + project["optional-dependencies"]["test"]]
+    extras = project["optional-dependencies"]
+    return [Requirement(r) for r in project["dependencies"] + extras["test"] + extras["hub"]]
 
 
 def test_the_lock_pins_the_torch_pair_every_machine_is_served():

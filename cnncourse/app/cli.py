@@ -44,16 +44,24 @@ def _port(text: str) -> int:
     return port
 
 
-def _cull_idle(text: str) -> int:
-    try:
-        seconds = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--cull-idle must be a whole number of seconds, "
-                                         f"got {text!r}") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"--cull-idle must be 0 (keep kernels) or more, "
-                                         f"got {seconds}")
-    return seconds
+def _count(option: str, unit: str, zero: str) -> Callable[[str], int]:
+    """An argument type: a whole number, 0 or more (0 means ``zero``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be a whole number{unit}, "
+                                             f"got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{option} must be 0 ({zero}) or more, got {value}")
+        return value
+
+    return parse
+
+
+_cull_idle = _count("--cull-idle", " of seconds", "keep kernels")
+_max_kernels = _count("--max-kernels", "", "no cap")
 
 
 # ----------------------------------------------------------------------------- data
@@ -204,6 +212,10 @@ def build_parser() -> Parser:
     dash.add_argument("--cull-idle", type=_cull_idle, metavar="S", default=DEFAULT_CULL_IDLE_S,
                       help="free a kernel S seconds after its browser tab is closed and it is "
                            f"idle (default {DEFAULT_CULL_IDLE_S}; 0 keeps every kernel)")
+    dash.add_argument("--max-kernels", type=_max_kernels, metavar="N",
+                      help="serve at most N tabs at once (each runs a kernel); the next visitor "
+                           "gets a 'dashboard is full' page (default: what the free memory "
+                           "holds; 0: no cap)")
     dash.set_defaults(func=cmd_dashboard)
 
     data = sub.add_parser(

@@ -162,9 +162,16 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         print(f"serving all dashboards; the index page is {where}voila/render/index.ipynb")
     else:
         print(f"serving dashboard {stem!r} at {where} (stop with Ctrl-C)")
+    max_kernels = args.max_kernels
+    if max_kernels is None:
+        from .dashboard_cap import KERNEL_MIB, default_max_kernels
+
+        max_kernels = default_max_kernels()
+        print(f"at most {max_kernels} kernels at once (one per open tab, about {KERNEL_MIB} MiB "
+              "each, from the memory free now; change with --max-kernels)")
     sys.stdout.flush()
     return _launch_voila(target, port, open_browser=not args.no_browser,
-                         cull_idle=args.cull_idle)
+                         cull_idle=args.cull_idle, max_kernels=max_kernels)
 
 
 def voila_cull_args(seconds: int) -> list[str]:
@@ -176,15 +183,16 @@ def voila_cull_args(seconds: int) -> list[str]:
             f"--MappingKernelManager.cull_interval={max(1, min(60, seconds // 2))}"]
 
 
-def _launch_voila(target: Path, port: int, open_browser: bool, cull_idle: int) -> int:
-    from voila.app import Voila
+def _launch_voila(target: Path, port: int, open_browser: bool, cull_idle: int,
+                  max_kernels: int = 0) -> int:
+    from .dashboard_cap import CappedVoila
 
     argv = [str(target), f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0",
-            *voila_cull_args(cull_idle)]
+            f"--CappedVoila.max_kernels={max_kernels}", *voila_cull_args(cull_idle)]
     if not open_browser:
         argv.append("--no-browser")
     try:
-        Voila.launch_instance(argv=argv)
+        CappedVoila.launch_instance(argv=argv)
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
             raise CommandError(f"port {port} was taken just now; try again, or choose "
