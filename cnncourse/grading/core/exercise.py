@@ -56,7 +56,8 @@ class Exercise(Protocol):
 
 @dataclass(frozen=True)
 class FunctionExercise:
-    """One function to write: how to call it, what it must equal, what it may not use."""
+    """One function to write: how to call it, what it must equal, what it may not use (and
+    ``instead``, what the refusal of a forbidden call advises)."""
 
     name: str
     params: tuple[str, ...]
@@ -65,6 +66,7 @@ class FunctionExercise:
     reference: Callable[..., Any]
     compare: Callable[[str, Any, Any], Problem | None]
     forbidden: tuple[str, ...] = ()
+    instead: str = "use loops or tensor arithmetic"
     seconds: float = 5.0
     hint: Callable[[Case, Any], str | None] | None = None
     description: str = "Compare your function with the reference."
