@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.compare import Case, CheckFailed, Problem, compare_floats, compare_tensors
-from ..core.exercise import Passed, randn, seeded
+from ..core.exercise import Passed, randn, seeded, verify_answers
 from ..core.records import decode, encode
 from ..core.runner import guarded_call
 
@@ -226,18 +226,8 @@ class TrainEpoch:
         return None
 
     def verify(self, record: dict, seed: int | None, hidden: bool) -> str | None:
-        epochs = self.cases(seed if hidden else None)
-        answers = record.get("answers")
-        if not isinstance(answers, list) or len(answers) != len(epochs):
-            return f"the record of {self.name} does not hold one answer per case"
-        for epoch, answer in zip(epochs, answers, strict=True):
-            try:
-                state = {k: decode(v) for k, v in answer["state"].items()}
-                problem = _epoch_problem(answer["loss"], state, *_outcome(epoch,
-                                                                          _reference_loop))
-            except Exception as err:  # a malformed record
-                problem = Problem(str(err), f"an unreadable answer ({type(err).__name__})")
-            if problem is not None:
-                return (f"checked outside the notebook, an answer of {self.name} is wrong "
-                        f"({problem.summary}): the notebook's comparisons were bypassed")
-        return None
+        def problem(epoch: Epoch, answer: dict) -> Problem | None:
+            state = {k: decode(v) for k, v in answer["state"].items()}
+            return _epoch_problem(answer["loss"], state, *_outcome(epoch, _reference_loop))
+
+        return verify_answers(self.name, self.cases(seed if hidden else None), record, problem)
