@@ -47,11 +47,18 @@ def with_torch_helpers(x, weight, grad_out, stride, padding):
     return grad_x, *conv2d_backward(x, weight, grad_out, stride, padding)[1:]
 
 
+def with_pooling_indices(x, grad_out, kernel_size, stride):
+    _, where = F.max_pool2d(x, kernel_size, stride, return_indices=True)
+    flat = torch.zeros_like(x).flatten(2)
+    return flat.scatter_add(2, where.flatten(2), grad_out.flatten(2)).reshape(x.shape)
+
+
 @pytest.mark.parametrize("name, cheat, message", [
     ("conv2d_backward", with_autograd, "Tensor.backward is not allowed"),
     ("max_pool2d_backward", with_autograd_grad, "torch.autograd.grad is not allowed"),
     ("conv2d_backward", with_transposed_convolution, "F.conv_transpose2d is not allowed"),
     ("conv2d_backward", with_torch_helpers, "nn.grad.conv2d_input is not allowed"),
+    ("max_pool2d_backward", with_pooling_indices, "F.max_pool2d_with_indices is not allowed"),
 ])
 def test_autograd_and_torchs_backward_functions_are_refused(name, cheat, message):
     advice = "in this exercise: work out the gradient yourself, with loops or tensor arithmetic"

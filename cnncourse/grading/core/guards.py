@@ -53,7 +53,7 @@ def _resolve(dotted: str) -> tuple[Any, str, Any]:
 def short_name(dotted: str) -> str:
     """The name students write: ``torch.nn.functional.conv2d`` -> ``F.conv2d``."""
     for long, short in (("torch.nn.functional.", "F."), ("torch.nn.", "nn."),
-                        ("torch.Tensor.", "Tensor."),
+                        ("torch.Tensor.", "Tensor."), ("torch._C._nn.", "F."),
                         ("torch.optim.lr_scheduler.", "")):
         if dotted.startswith(long):
             return short + dotted[len(long):]

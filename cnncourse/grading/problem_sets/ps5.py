@@ -46,12 +46,14 @@ BACKWARD_FORBIDDEN = (
     "torch.ops.aten.convolution_backward", "torch.ops.aten.max_pool2d_with_indices_backward",
     "torch.nn.functional.conv_transpose1d", "torch.nn.functional.conv_transpose2d",
     "torch.conv_transpose2d", "torch.nn.ConvTranspose2d", "torch.nn.LazyConvTranspose2d",
-    "torch.nn.functional.max_pool2d_with_indices", "torch.nn.functional.max_unpool2d",
+    "torch.nn.functional.max_pool2d_with_indices", "torch._C._nn.max_pool2d_with_indices",
+    "torch.ops.aten.max_pool2d_with_indices", "torch.nn.functional.max_unpool2d",
     "torch.nn.MaxUnpool2d", "cnncourse.backprop.conv2d_backward",
     "cnncourse.backprop.max_pool2d_backward", "cnncourse.backprop.avg_pool2d_backward",
 )
-"""Autograd, torch's own backward functions and the transposed convolution (which is
-``grad_x`` in one call): the backward functions must work the gradient out themselves."""
+"""Autograd, torch's own backward functions, the transposed convolution (which is ``grad_x``
+in one call) and max pooling's indices (``F.max_pool2d(..., return_indices=True)`` too, through
+``torch._C._nn``): the backward functions must work the gradient out themselves."""
 
 _BY_HAND = "work out the gradient yourself, with loops or tensor arithmetic"
 
