@@ -2,10 +2,12 @@
 
 One course is built for the whole module: the student versions are generated, fake students
 submit (the solutions, the untouched student version, an endless loop plus an edited test cell,
-a file that is not JSON, and for ps1 a forbidden ``F.conv2d`` and two kinds of tampering), then
-``nbgrader autograde``, ``generate_feedback`` and ``export`` run as subprocesses. Scores are read
-from nbgrader's gradebook, never from printed text. Part of it goes through ``cnncourse
-exercises`` (which runs the same nbgrader commands) so the instructor commands are covered too.
+a file that is not JSON, and for ps1 and ps5 forbidden functions - ``F.conv2d``, autograd in
+the backward functions - and two kinds of tampering), then ``nbgrader autograde``,
+``generate_feedback`` and ``export`` run as subprocesses. Scores are read from nbgrader's
+gradebook, never from printed text. Part of it goes through ``cnncourse exercises`` (which runs
+the same nbgrader commands) so the instructor commands are covered too. Only the assignments
+that the selected tests read are graded: ``-k ps5_backprop`` grades ps5 alone.
 """
 
 from __future__ import annotations
@@ -52,6 +54,47 @@ WRONG_PS1 = {
               "    w = (x.shape[3] + 2 * padding - weight.shape[3]) // stride + 1\n"
               "    return torch.zeros(x.shape[0], weight.shape[0], h, w)\n",
 }
+
+# ps5 answers of the right type and shape, but wrong (and a loop that does not train).
+WRONG_PS5 = {
+    "conv2d_backward": "def conv2d_backward(x, weight, grad_out, stride, padding):\n"
+                       "    return (torch.zeros_like(x), torch.zeros_like(weight),\n"
+                       "            torch.zeros(weight.shape[0]))\n",
+    "max_pool2d_backward": "def max_pool2d_backward(x, grad_out, kernel_size, stride):\n"
+                           "    return torch.zeros_like(x)\n",
+    "train_epoch": "def train_epoch(model, batches, optimizer, loss_func):\n"
+                   "    return 0.5\n",
+}
+
+# The problem sets whose notebooks are also submitted by two students who tamper with the
+# grading, each with wrong answers of the right shape.
+WRONG = {"ps1_convolutions": WRONG_PS1, "ps5_backprop": WRONG_PS5}
+
+# Submissions that call what an exercise forbids, in the body of these functions, and the
+# guard's message that their visible test must show.
+FORBIDDEN = {
+    "ps1_convolutions": {
+        "conv2d": ("    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n",
+                   "F.conv2d is not allowed in this exercise: use loops or tensor arithmetic"),
+    },
+    "ps5_backprop": {
+        "conv2d_backward": (
+            "    x, weight = x.clone().requires_grad_(True), weight.clone().requires_grad_(True)\n"
+            "    bias = torch.zeros(weight.shape[0], requires_grad=True)\n"
+            "    F.conv2d(x, weight, bias, stride=stride, padding=padding).backward(grad_out)\n"
+            "    return x.grad, weight.grad, bias.grad\n",
+            "Tensor.backward is not allowed in this exercise: work out the gradient yourself"),
+        "max_pool2d_backward": (
+            "    x = x.clone().requires_grad_(True)\n"
+            "    out = F.max_pool2d(x, kernel_size, stride)\n"
+            "    return torch.autograd.grad(out, x, grad_out)[0]\n",
+            "torch.autograd.grad is not allowed in this exercise: work out the gradient "
+            "yourself"),
+    },
+}
+
+# Graded through `cnncourse exercises grade` (the others with nbgrader's own command line).
+VIA_CNNCOURSE = ("ps2_pooling_and_receptive_fields", "ps5_backprop")
 
 TAMPER_COMPARISONS = """
 import numpy as np
@@ -155,40 +198,58 @@ def make_submissions(course: Path, assignment: str) -> None:
     text = (course / "source" / assignment / f"{assignment}.ipynb").read_text()
     (broken / f"{assignment}.ipynb").write_text(text[: len(text) // 2])
 
-    if assignment == "ps1_convolutions":
-        fconv = nbformat.from_dict(json.loads(json.dumps(source)))
-        replace_body(fconv, "conv2d",
-                     "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)\n")
-        submit(course, "uses_fconv", assignment, fconv)
+    if assignment in FORBIDDEN:
+        cheating = nbformat.from_dict(json.loads(json.dumps(source)))
+        for function, (body, _) in FORBIDDEN[assignment].items():
+            replace_body(cheating, function, body)
+        submit(course, "uses_forbidden", assignment, cheating)
+    if assignment in WRONG:
         for student, patch in (("tampers_comparisons", TAMPER_COMPARISONS),
                                ("tampers_grading", TAMPER_GRADING)):
             nb = nbformat.from_dict(json.loads(json.dumps(source)))
             insert_after_setup(nb, patch)
-            for function, code in WRONG_PS1.items():
+            for function, code in WRONG[assignment].items():
                 cell(nb, function).source = code
             submit(course, student, assignment, nb)
 
 
+def graded_assignments(session: pytest.Session) -> tuple[str, ...]:
+    """The assignments that the selected tests of the course read: every one, unless each of
+    those tests names its assignment (``-k ps5_backprop`` then grades ps5 alone)."""
+    wanted = set()
+    for item in session.items:
+        if "course" not in getattr(item, "fixturenames", ()):
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "assignment" not in params:
+            return ASSIGNMENTS
+        wanted.add(params["assignment"])
+    return tuple(a for a in ASSIGNMENTS if a in wanted) or ASSIGNMENTS
+
+
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> dict:
+def course(tmp_path_factory, request) -> dict:
     """The graded course, and the output of the commands that graded it."""
     root = tmp_path_factory.mktemp("nbgrader") / "course"
     root.mkdir()
     shutil.copy(EXERCISES / "nbgrader_config.py", root)
     shutil.copytree(EXERCISES / "source", root / "source")
     logs = {}
+    graded = graded_assignments(request.session)
     nbgrader(root, "generate_assignment", "*", "--force")  # every assignment in source/
-    for assignment in ASSIGNMENTS:
+    for assignment in graded:
         make_submissions(root, assignment)
-    # ps2 is graded and ps3's feedback generated again through `cnncourse exercises`, which
-    # runs the same nbgrader commands; the rest with nbgrader's own command line.
-    for assignment in ASSIGNMENTS:
-        if assignment == "ps2_pooling_and_receptive_fields":
+    # ps2 and ps5 are graded and ps3's feedback generated again through `cnncourse exercises`,
+    # which runs the same nbgrader commands; the rest with nbgrader's own command line.
+    for assignment in graded:
+        if assignment in VIA_CNNCOURSE:
             logs[assignment] = cnncourse(root, "grade", assignment, check=False)
         else:
             logs[assignment] = nbgrader(root, "autograde", assignment, "--force", check=False)
     nbgrader(root, "generate_feedback", "*", "--force")
-    logs["feedback"] = cnncourse(root, "feedback", "ps3_batchnorm_and_one_cycle")
+    feedback = "ps3_batchnorm_and_one_cycle" if "ps3_batchnorm_and_one_cycle" in graded \
+        else graded[-1]
+    logs["feedback"] = cnncourse(root, "feedback", feedback)
     nbgrader(root, "export", "--to", str(root / "nbgrader_export.csv"))
     logs["report"] = cnncourse(root, "report", "--to", str(root / "report.csv"))
     return {"root": root, "logs": logs}
@@ -283,7 +344,7 @@ def test_a_notebook_that_is_not_json_fails_alone(course, assignment):
     assert not (root / "autograded" / "not_json" / assignment).exists()
     assert (root / "autograded" / "solutions" / assignment).is_dir()
     text = log.stdout + log.stderr
-    if assignment == "ps2_pooling_and_receptive_fields":  # through `cnncourse exercises grade`
+    if assignment in VIA_CNNCOURSE:  # through `cnncourse exercises grade`
         assert log.returncode == 1
         errors = [line for line in log.stderr.splitlines() if "not_json" in line]
         assert len(errors) == 1
@@ -294,26 +355,30 @@ def test_a_notebook_that_is_not_json_fails_alone(course, assignment):
         assert "for student 'not_json'" in text
 
 
-def test_ps1_conv2d_with_f_conv2d_scores_zero_on_conv2d_only(course):
-    expect(course["root"], "ps1_convolutions", "uses_fconv", zero={"conv2d"})
-    nb = autograded(course["root"], "uses_fconv", "ps1_convolutions")
-    message = cell(nb, "conv2d_visible").outputs[-1].evalue
-    assert "F.conv2d is not allowed in this exercise: use loops or tensor arithmetic" in message
+@pytest.mark.parametrize("assignment", FORBIDDEN)
+def test_a_forbidden_function_scores_zero_there_only(course, assignment):
+    """ps1's ``conv2d`` with ``F.conv2d``, ps5's backward functions with autograd: their tests
+    score 0 with the guard's message, the other functions full marks."""
+    expect(course["root"], assignment, "uses_forbidden", zero=set(FORBIDDEN[assignment]))
+    nb = autograded(course["root"], "uses_forbidden", assignment)
+    for function, (_, message) in FORBIDDEN[assignment].items():
+        assert message in cell(nb, f"{function}_visible").outputs[-1].evalue
 
 
 @pytest.mark.parametrize("student", ["tampers_comparisons", "tampers_grading"])
-def test_ps1_tampering_earns_nothing(course, student):
+@pytest.mark.parametrize("assignment", WRONG)
+def test_tampering_earns_nothing(course, assignment, student):
     """Replaced comparisons (torch, numpy, or cnncourse.grading itself) and wrong answers of
     the right shape: every test scores 0."""
-    got = scores(course["root"], "ps1_convolutions", student)
+    got = scores(course["root"], assignment, student)
     assert got and set(got.values()) == {0.0}
-    nb = autograded(course["root"], student, "ps1_convolutions")
+    nb = autograded(course["root"], student, assignment)
     messages = " ".join(o.get("evalue", "") for c in nb.cells if c.cell_type == "code"
                         for o in c.outputs)
     if student == "tampers_comparisons":  # caught inside the notebook
         assert "tampering detected" in messages and "torch.allclose" in messages
     else:  # the checks were silenced; the re-check outside the notebook finds no answers
-        assert "no answers of conv2d were recorded" in messages
+        assert f"no answers of {LOOPING[assignment]} were recorded" in messages
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -358,10 +423,10 @@ def test_the_score_export_and_the_report_agree_with_the_gradebook(course):
     assert "report.csv" in course["logs"]["report"].stdout
 
 
-def test_the_committed_student_versions_are_up_to_date(course):
-    committed = EXERCISES / "release"
-    for assignment in ASSIGNMENTS:
-        name = f"{assignment}/{assignment}.ipynb"
-        assert (committed / name).read_text() == (course["root"] / "release" / name).read_text(), (
-            f"exercises/release/{name} is out of date: run 'cnncourse exercises release' and "
-            "commit the result")
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_committed_student_version_is_up_to_date(course, assignment):
+    name = f"{assignment}/{assignment}.ipynb"
+    committed = (EXERCISES / "release" / name).read_text()
+    assert committed == (course["root"] / "release" / name).read_text(), (
+        f"exercises/release/{name} is out of date: run 'cnncourse exercises release' and "
+        "commit the result")

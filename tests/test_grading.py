@@ -32,8 +32,17 @@ from cnncourse import grading
 from cnncourse.app import instructor, preprocessors
 from cnncourse.app.cli import main
 from cnncourse.app.errors import CommandError
-from cnncourse.grading.core import checks, compare, exercise, records, registry, runner, tamper
-from cnncourse.grading.problem_sets import ps1, ps4
+from cnncourse.grading.core import (
+    checks,
+    compare,
+    exercise,
+    guards,
+    records,
+    registry,
+    runner,
+    tamper,
+)
+from cnncourse.grading.problem_sets import ps1, ps4, ps5
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "exercises" / "source"
@@ -75,6 +84,7 @@ SOLUTIONS = {name: solutions(a)[name] for a, names in FUNCTION_ASSIGNMENTS.items
 
 
 def hidden_seeds() -> dict[str, int]:
+    """The seed of every seeded hidden test in the source notebooks, by exercise."""
     seeds = {}
     for assignment in FUNCTION_ASSIGNMENTS:
         for cell in notebook(assignment).cells:
@@ -86,13 +96,17 @@ def hidden_seeds() -> dict[str, int]:
 
 def spoiled(fn):
     """``fn`` with a small error in its answer: a wrong value of the right type and shape."""
-    def wrong(*args):
-        answer = fn(*args)
+    def spoil(answer):
+        if isinstance(answer, tuple):  # (grad_x, grad_weight, grad_bias): spoil the last
+            return (*answer[:-1], spoil(answer[-1]))
         if isinstance(answer, torch.Tensor):
             answer = answer.clone()
             answer.view(-1)[-1] += 0.5
             return answer
         return answer + 1 if isinstance(answer, int) else answer * 1.01
+
+    def wrong(*args):
+        return spoil(fn(*args))
     return wrong
 
 
@@ -102,8 +116,9 @@ def spoiled(fn):
 
 
 def test_every_function_exercise_has_a_solution_and_a_hidden_seed():
-    assert len(FUNCTION_ASSIGNMENTS) >= 3 and len(FUNCTIONS) >= 7
-    assert set(SOLUTIONS) == set(hidden_seeds()) == set(FUNCTIONS)
+    assert len(FUNCTION_ASSIGNMENTS) >= 4 and len(FUNCTIONS) >= 9
+    assert set(SOLUTIONS) == set(FUNCTIONS)
+    assert set(FUNCTIONS) <= set(hidden_seeds()) <= set(grading.EXERCISES)
 
 
 def test_every_exercise_has_its_check_and_every_notebook_calls_the_checks_of_its_set():
@@ -362,6 +377,7 @@ def test_nothing_is_reported_before_tampering():
     (runner, "run_cases"), (exercise, "run_cases"), (checks, "records"),
     (registry, "EXERCISES"), (ps4, "_predict"), (compare.Case, "describe"),
     (exercise.FunctionExercise, "answers"), (ps4.TrainModel, "verify"),
+    (ps5, "_grad"), (ps5.TrainEpoch, "verify"), (runner, "guarded_call"),
 ])
 def test_replacing_a_comparison_or_reference_is_detected(monkeypatch, owner, attr):
     grading.seal()
@@ -386,8 +402,10 @@ def test_changing_what_a_check_grades_is_detected(monkeypatch):
 
 
 def owner_of(dotted: str):
-    module, _, attr = dotted.rpartition(".")
-    return importlib.import_module(module), attr
+    """The object that holds ``dotted`` (a module, or a class as for ``torch.Tensor.backward``)
+    and the attribute's name."""
+    owner, attr, _ = guards._resolve(dotted)
+    return owner, attr
 
 
 @pytest.mark.parametrize("dotted", [ref for ps in grading.PROBLEM_SETS for ref in ps.references])
@@ -400,11 +418,12 @@ def test_replacing_a_declared_reference_is_detected(monkeypatch, dotted):
 
 
 PROBLEM_SET_MODULES = [importlib.import_module(f"{registry.PROBLEM_SETS_PACKAGE}.{m.name}")
-                       for m in pkgutil.iter_modules(grading.problem_sets.__path__)]
+                       for m in pkgutil.iter_modules(grading.problem_sets.__path__)
+                       if not m.name.startswith("_")]  # as the registry finds them
 
 
 def test_every_problem_set_module_is_in_the_registry():
-    assert {"ps1", "ps2", "ps3", "ps4"} <= {m.__name__.rsplit(".", 1)[-1]
+    assert {"ps1", "ps2", "ps3", "ps4", "ps5"} <= {m.__name__.rsplit(".", 1)[-1]
                                            for m in PROBLEM_SET_MODULES}
     assert tuple(m.PROBLEM_SET for m in PROBLEM_SET_MODULES) == grading.PROBLEM_SETS
     assert set(grading.EXERCISES) == {ex.name for ps in grading.PROBLEM_SETS
@@ -508,8 +527,9 @@ def test_verify_accepts_correct_records_and_rejects_altered_ones(monkeypatch, na
                                                                   seed=seed))
     assert grading.verify(name, record, seed, hidden=True) is None
     assert "answer of" in grading.verify(name, record, seed + 1, hidden=True)
-    wrong = records.encode(torch.zeros(2, 2)) if isinstance(record["answers"][0], dict) \
-        else record["answers"][0] + 1
+    first = record["answers"][0]
+    wrong = [records.encode(torch.zeros(2, 2))] * len(first) if isinstance(first, list) \
+        else records.encode(torch.zeros(2, 2)) if isinstance(first, dict) else first + 1
     altered = {**record, "answers": [wrong, *record["answers"][1:]]}
     assert "is wrong" in grading.verify(name, altered, seed, hidden=True)
     assert "one answer per case" in grading.verify(name, {**record, "answers": []}, seed)

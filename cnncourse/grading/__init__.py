@@ -17,12 +17,12 @@ Three guards keep a grade honest:
 
 Two packages: ``core``, the machinery that is the same for every problem set (guards,
 comparisons, records, exercises, the registry, the seal, the checks), and ``problem_sets``,
-the content of each notebook (``ps1`` ... ``ps4``: cases, references, hints, forbidden
-functions; ps4's data split, budget and accuracy). Each problem set declares its exercises and
-the references they rely on in ``PROBLEM_SET``; the registry (``PROBLEM_SETS``, ``EXERCISES``)
-finds them, and the ``check_<name>`` functions, the seal's ``WATCHED`` names and what the
-autograder re-checks all come from it. Importing this package imports every module, so the
-references are bound before any student code runs.
+the content of each notebook (``ps1`` ... ``ps5``: cases, references, hints, forbidden
+functions; ps4's data split, budget and accuracy; ps5's reference training loop). Each
+problem set declares its exercises and the references they rely on in ``PROBLEM_SET``; the
+registry (``PROBLEM_SETS``, ``EXERCISES``) finds them, and the ``check_<name>`` functions,
+the seal's ``WATCHED`` names and what the autograder re-checks all come from it. Importing
+this package imports every module, so the references are bound before any student code runs.
 """
 
 from .core.checks import CHECKS, hidden_check, verify
@@ -46,11 +46,13 @@ from .problem_sets.ps4 import (
     count_parameters,
     exercise_data,
 )
+from .problem_sets.ps5 import BACKWARD_FORBIDDEN
 
 globals().update(CHECKS)  # check_conv2d, check_train_model, ...: one per exercise
 
 __all__ = [
-    "BN_FORBIDDEN", "COMPARISONS", "CONV_FORBIDDEN", "EXERCISES", "FALLBACK_TARGET", "MIME",
+    "BACKWARD_FORBIDDEN", "BN_FORBIDDEN", "COMPARISONS", "CONV_FORBIDDEN", "EXERCISES",
+    "FALLBACK_TARGET", "MIME",
     "MNIST_TARGET", "N_TRAIN", "N_VALID", "ONE_CYCLE_FORBIDDEN", "PARAMETER_BUDGET",
     "POOL_FORBIDDEN", "PROBLEM_SETS", "VISIBLE_SEED", "WATCHED", "Case", "CheckFailed",
     "Exercise", "FunctionExercise", "NotAllowedError", "Passed", "Problem", "ProblemSet",

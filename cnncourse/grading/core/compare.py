@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,3 +139,28 @@ def compare_floats(name: str, got: Any, expected: float, rel: float = 1e-6) -> P
         return Problem(f"wrong value: yours is {value:.10g}, expected {expected:.10g}",
                        "wrong value")
     return None
+
+
+def compare_tensor_tuples(*parts: str, atol: float = 1e-4,
+                          rtol: float = 1e-4) -> Callable[[str, Any, Any], Problem | None]:
+    """A comparison for functions that return one tensor per name in ``parts`` (as
+    ``(grad_x, grad_weight, grad_bias)``): each is compared with ``compare_tensors``, and a
+    problem names the part it was found in."""
+
+    def compare(name: str, got: Any, expected: tuple) -> Problem | None:
+        __tracebackhide__ = True
+        if not isinstance(got, tuple | list) or len(got) != len(parts):
+            what = f"{len(got)} values" if isinstance(got, tuple | list) \
+                else f"{type(got).__name__} {got!r:.60}"
+            return Problem(f"{name} returned {what}; it should return the tuple "
+                           f"({', '.join(parts)})",
+                           f"returned {what} instead of {len(parts)} tensors")
+        for part, mine, want in zip(parts, got, expected, strict=True):
+            problem = compare_tensors(part, mine, want, atol, rtol)
+            if problem is not None:
+                detail = problem.detail  # "grad_x returned ..." names the part already
+                return Problem(detail if detail.startswith(part) else f"{part}: {detail}",
+                               f"{part}: {problem.summary}")
+        return None
+
+    return compare

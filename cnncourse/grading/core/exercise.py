@@ -56,7 +56,8 @@ class Exercise(Protocol):
 
 @dataclass(frozen=True)
 class FunctionExercise:
-    """One function to write: how to call it, what it must equal, what it may not use."""
+    """One function to write: how to call it, what it must equal, what it may not use (and
+    ``instead``, what the refusal of a forbidden call advises)."""
 
     name: str
     params: tuple[str, ...]
@@ -65,6 +66,7 @@ class FunctionExercise:
     reference: Callable[..., Any]
     compare: Callable[[str, Any, Any], Problem | None]
     forbidden: tuple[str, ...] = ()
+    instead: str = "use loops or tensor arithmetic"
     seconds: float = 5.0
     hint: Callable[[Case, Any], str | None] | None = None
     description: str = "Compare your function with the reference."
@@ -86,20 +88,28 @@ class FunctionExercise:
                       f"{self.name} passes all {len(found)} visible cases.")
 
     def verify(self, record: dict, seed: int | None, hidden: bool) -> str | None:
-        cases = self.cases(seed if hidden else None)
-        answers = record.get("answers")
-        if not isinstance(answers, list) or len(answers) != len(cases):
-            return f"the record of {self.name} does not hold one answer per case"
-        for case, answer in zip(cases, answers, strict=True):
-            try:
-                problem = self.compare(self.name, decode(answer),
-                                       self.reference(*case.fresh_args()))
-            except Exception as err:  # a malformed record
-                problem = Problem(str(err), f"an unreadable answer ({type(err).__name__})")
-            if problem is not None:
-                return (f"checked outside the notebook, an answer of {self.name} is wrong "
-                        f"({problem.summary}): the notebook's comparisons were bypassed")
-        return None
+        return verify_answers(self.name, self.cases(seed if hidden else None), record,
+                              lambda case, answer: self.compare(
+                                  self.name, decode(answer), self.reference(*case.fresh_args())))
+
+
+def verify_answers(name: str, cases: list, record: dict,
+                   problem: Callable[[Any, Any], Problem | None]) -> str | None:
+    """The re-check of a record of exercise ``name`` that holds one answer per case:
+    ``problem(case, answer)`` says what is wrong with one answer (it may raise on a malformed
+    one). ``None`` if every answer is right, else a sentence saying why not."""
+    answers = record.get("answers")
+    if not isinstance(answers, list) or len(answers) != len(cases):
+        return f"the record of {name} does not hold one answer per case"
+    for case, answer in zip(cases, answers, strict=True):
+        try:
+            found = problem(case, answer)
+        except Exception as err:  # a malformed record
+            found = Problem(str(err), f"an unreadable answer ({type(err).__name__})")
+        if found is not None:
+            return (f"checked outside the notebook, an answer of {name} is wrong "
+                    f"({found.summary}): the notebook's comparisons were bypassed")
+    return None
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,18 @@ class ProblemSet:
 def seeded(seed: int) -> tuple[random.Random, torch.Generator]:
     """A Python and a torch random generator, both started from ``seed``."""
     return random.Random(seed), torch.Generator().manual_seed(seed)
+
+
+def conv_settings(rng: random.Random, max_size: int = 9, max_kernel: int = 4,
+                  max_stride: int = 3, max_padding: int = 2) -> tuple[int, ...]:
+    """A random convolution ``(h, w, kh, kw, stride, padding)`` whose kernel fits the padded
+    input, for hidden cases."""
+    while True:
+        h, w = rng.randint(1, max_size), rng.randint(1, max_size)
+        kh, kw = rng.randint(1, max_kernel), rng.randint(1, max_kernel)
+        stride, padding = rng.randint(1, max_stride), rng.randint(0, max_padding)
+        if kh <= h + 2 * padding and kw <= w + 2 * padding:
+            return h, w, kh, kw, stride, padding
 
 
 def randn(g: torch.Generator, *shape: int) -> torch.Tensor:

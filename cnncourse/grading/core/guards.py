@@ -53,6 +53,7 @@ def _resolve(dotted: str) -> tuple[Any, str, Any]:
 def short_name(dotted: str) -> str:
     """The name students write: ``torch.nn.functional.conv2d`` -> ``F.conv2d``."""
     for long, short in (("torch.nn.functional.", "F."), ("torch.nn.", "nn."),
+                        ("torch.Tensor.", "Tensor."), ("torch._C._nn.", "F."),
                         ("torch.optim.lr_scheduler.", "")):
         if dotted.startswith(long):
             return short + dotted[len(long):]
@@ -63,13 +64,15 @@ _ALIAS_MODULES = ("torch", "torch.nn", "torch.nn.functional")
 
 
 @contextlib.contextmanager
-def forbid(*names: str, namespace: dict | None = None) -> Iterator[list[str]]:
+def forbid(*names: str, namespace: dict | None = None,
+           instead: str = "use loops or tensor arithmetic") -> Iterator[list[str]]:
     """Make the listed functions raise ``NotAllowedError`` inside the ``with`` block.
 
     ``names`` are dotted names (``"torch.nn.functional.conv2d"``). Other names for the same
     object in ``torch``, ``torch.nn`` and ``torch.nn.functional`` (``torch.conv2d`` is
     ``F.conv2d``), and in ``namespace`` (the student's globals, where ``from
-    torch.nn.functional import conv2d`` puts one) are replaced too. The yielded list collects
+    torch.nn.functional import conv2d`` puts one) are replaced too. The error message ends with
+    ``instead``, the advice of the exercise. The yielded list collects
     the names that were called, so a check can fail even when the student's code caught the
     error.
     """
@@ -80,9 +83,7 @@ def forbid(*names: str, namespace: dict | None = None) -> Iterator[list[str]]:
         def not_allowed(*args: Any, **kwargs: Any) -> Any:
             called.append(short_name(dotted))
             raise NotAllowedError(
-                f"{short_name(dotted)} is not allowed in this exercise: "
-                "use loops or tensor arithmetic"
-            )
+                f"{short_name(dotted)} is not allowed in this exercise: {instead}")
         return not_allowed
 
     for dotted in names:

@@ -20,7 +20,10 @@ MIME = "application/vnd.cnncourse.answers+json"
 
 
 def encode(answer: Any) -> Any:
-    """``answer`` as JSON: a tensor becomes its shape and float64 bytes, the rest stays."""
+    """``answer`` as JSON: a tensor becomes its shape and float64 bytes, a tuple a list of
+    its encoded parts, the rest stays."""
+    if isinstance(answer, tuple):
+        return [encode(part) for part in answer]
     if isinstance(answer, torch.Tensor):
         array = answer.to(torch.float64).numpy()
         return {"shape": list(array.shape),
@@ -30,6 +33,8 @@ def encode(answer: Any) -> Any:
 
 def decode(value: Any) -> Any:
     """The answer that ``encode`` turned into ``value`` (tensors come back as float64)."""
+    if isinstance(value, list):
+        return tuple(decode(part) for part in value)
     if isinstance(value, dict) and "float64" in value:
         data = np.frombuffer(base64.b64decode(value["float64"]), dtype=np.float64)
         return torch.from_numpy(data.copy()).reshape(value["shape"])

@@ -25,15 +25,19 @@ if TYPE_CHECKING:
     from .exercise import FunctionExercise
 
 
-def _call(ex: FunctionExercise, fn: Callable, case: Case) -> tuple[Any, Problem | None]:
-    """Call the student's function on fresh copies of the case's arguments, guarded."""
+def guarded_call(ex: FunctionExercise, fn: Callable,
+                 case: Case) -> tuple[Any, Problem | None]:
+    """Call the student's function on fresh copies of the case's arguments, guarded: the
+    functions ``ex.forbidden`` names refuse, and the call has ``ex.seconds``. ``ex`` is a
+    function exercise, or any exercise with its ``name``, ``params``, ``forbidden``,
+    ``instead`` and ``seconds``. Returns the answer, or the problem that stopped it."""
     __tracebackhide__ = True
     namespace = getattr(fn, "__globals__", None)
     args = case.fresh_args()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
             warnings.simplefilter("ignore")  # a warning on stderr would cost the whole cell
-            with forbid(*ex.forbidden, namespace=namespace) as called:
+            with forbid(*ex.forbidden, namespace=namespace, instead=ex.instead) as called:
                 with time_limit(ex.seconds, f"{ex.name}({', '.join(ex.params)})"):
                     got = fn(*args)
     except TimeLimitExceeded as err:
@@ -45,13 +49,14 @@ def _call(ex: FunctionExercise, fn: Callable, case: Case) -> tuple[Any, Problem 
         return None, Problem(f"{ex.name} raised {type(err).__name__}: {first}",
                              f"raised {type(err).__name__}")
     if called:
-        message = (f"{called[0]} is not allowed in this exercise: "
-                   "use loops or tensor arithmetic")
+        message = f"{called[0]} is not allowed in this exercise: {ex.instead}"
         return None, Problem(message, message)
     return got, None
 
 
 def _normalise(got: Any) -> Any:
+    if isinstance(got, tuple | list):
+        return tuple(_normalise(part) for part in got)
     if isinstance(got, torch.Tensor):
         return got.detach().cpu()
     if isinstance(got, float | np.floating):
@@ -74,7 +79,7 @@ def run_cases(ex: FunctionExercise, fn: Callable, seed: int | None) -> list[Any]
     answers = []
     for i, case in enumerate(cases):
         expected = ex.reference(*case.fresh_args())
-        got, problem = _call(ex, fn, case)
+        got, problem = guarded_call(ex, fn, case)
         if problem is None:
             problem = ex.compare(name, got, expected)
         if problem is not None:

@@ -13,7 +13,14 @@ import torch.nn.functional as F
 
 from ... import arithmetic
 from ..core.compare import Case, compare_ints, compare_tensors
-from ..core.exercise import VISIBLE_SEED, FunctionExercise, ProblemSet, randn, seeded
+from ..core.exercise import (
+    VISIBLE_SEED,
+    FunctionExercise,
+    ProblemSet,
+    conv_settings,
+    randn,
+    seeded,
+)
 
 # The references, bound when this module is imported: the notebook's first cell imports it
 # before any student code runs, so replacing torch's functions later does not change them.
@@ -108,12 +115,10 @@ def _conv2d_visible() -> list[Case]:
 def _conv2d_hidden(seed: int) -> list[Case]:
     rng, g = seeded(seed)
     cases = []
-    while len(cases) < 10:
-        h, w = rng.randint(1, 9), rng.randint(1, 9)
-        kh, kw, s, p = rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 3), rng.randint(0, 2)
-        if kh <= h + 2 * p and kw <= w + 2 * p:
-            cases.append(_conv2d_case(g, rng.randint(1, 2), rng.randint(1, 3), h, w,
-                                      rng.randint(1, 4), kh, kw, rng.random() < 0.6, s, p))
+    for _ in range(10):
+        h, w, kh, kw, s, p = conv_settings(rng)
+        cases.append(_conv2d_case(g, rng.randint(1, 2), rng.randint(1, 3), h, w,
+                                  rng.randint(1, 4), kh, kw, rng.random() < 0.6, s, p))
     return cases
 
 
