@@ -1,0 +1,177 @@
+"""ModelExplorer's view: the layer table as HTML, the chosen unit's region drawn on the image and
+the layer's feature maps in a grid, all painted with PIL (see ``_render``)."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import ImageDraw
+
+from cnncourse.arithmetic import ReceptiveField
+
+from . import _render as r
+
+if TYPE_CHECKING:
+    from .model import ModelScene
+
+SHOWN_ROWS = 25  # table rows shown around the chosen layer
+FIELD_SIDE = 256  # about this many screen pixels for the image
+TILE = 72  # about this many screen pixels for each feature map
+PER_ROW = 8
+
+
+def image_widgets() -> tuple[widgets.Image, widgets.Image]:
+    return r.image_widget(), r.image_widget()
+
+
+def layout(table: widgets.HTML, caption: widgets.HTML, field: widgets.Image,
+           maps: widgets.Image) -> widgets.VBox:
+    return widgets.VBox([
+        table, caption,
+        widgets.HBox([
+            r.captioned("the region the layer's centre unit sees (orange), on what the model "
+                        "is given; violet: outside the image", field),
+            r.captioned("the layer's first feature maps for this image, each on its own scale "
+                        "(red positive, blue negative)", maps)])])
+
+
+def layer_options(rows) -> tuple[tuple[str, int], ...]:
+    return tuple((f"{i}: {row.name} ({row.type})", i) for i, row in enumerate(rows))
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(v) for v in shape) if shape else "-"
+
+
+def _pair_text(value) -> str:
+    if isinstance(value, tuple):
+        return " x ".join(_number(v) for v in value)
+    return _number(value)
+
+
+def _number(value) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def field_text(field: ReceptiveField | None) -> str:
+    """A row's receptive field in a word or a number."""
+    if field is None:
+        return "?"
+    if field.rf is not None:
+        return _pair_text(field.rf)
+    return "whole image" if field.whole else "?"
+
+
+def table(scene: ModelScene) -> str:
+    """The rows around the chosen layer (it highlighted), and the totals."""
+    chosen = scene.settings.layer
+    first = max(0, min(chosen - SHOWN_ROWS // 2, len(scene.rows) - SHOWN_ROWS))
+    last = min(len(scene.rows), first + SHOWN_ROWS)
+    head = ("<tr><th>#</th><th>layer</th><th>type</th><th>output</th><th>parameters</th>"
+            "<th>mult-adds</th><th>receptive field</th></tr>")
+    lines = []
+    if first > 0:
+        lines.append(f"<tr><td colspan='7' style='color:#777'>... {first} layer(s) above"
+                     "</td></tr>")
+    for i in range(first, last):
+        row, field = scene.rows[i], scene.fields[i]
+        style = " style='background:#ffe2bf'" if i == chosen else ""
+        title = f" title='{html.escape(field.note)}'" if field is not None and field.note else ""
+        cells = [str(i), html.escape(row.name), row.type, _shape(row.out_shape),
+                 f"{row.params:,}", f"{row.macs:,}", field_text(field)]
+        lines.append(f"<tr{style}{title}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    if last < len(scene.rows):
+        lines.append(f"<tr><td colspan='7' style='color:#777'>... {len(scene.rows) - last} "
+                     "layer(s) below</td></tr>")
+    lines.append(f"<tr style='font-weight:bold'><td></td><td>total ({len(scene.rows)} layers)"
+                 f"</td><td></td><td></td><td>{scene.params:,}</td><td>{scene.macs:,}</td>"
+                 "<td></td></tr>")
+    return ("<table style='border-collapse:collapse;text-align:right;font-size:90%' "
+            "cellpadding='2'>" + head + "".join(lines) + "</table>")
+
+
+def caption(scene: ModelScene) -> str:
+    row, field, region = scene.row, scene.field, scene.region
+    size = scene.picture.shape[-1]
+    text = (f"Layer {scene.settings.layer}, <code>{html.escape(row.name)}</code> "
+            f"({row.type}): output {_shape(row.out_shape)}. ")
+    if region is not None:
+        jump = field.jump if isinstance(field.jump, int) else min(field.jump)
+        text += (f"Its centre unit {scene.unit} sees input rows {_number(region.top)}.."
+                 f"{_number(region.bottom)}, columns {_number(region.left)}.."
+                 f"{_number(region.right)}: a {region.height} x {region.width} region of the "
+                 f"{size} x {size} input; neighbouring units are {_number(jump)} pixel(s) "
+                 "apart (the jump). ")
+    elif field is not None and field.whole:
+        text += "Every unit of this layer sees the whole image. "
+    elif field is not None and field.note:
+        text += f"Its receptive field is not known: {html.escape(field.note)}. "
+    if scene.maps is not None and scene.maps.dim() == 3:
+        channels = row.out_shape[1] if len(row.out_shape) > 1 else len(scene.maps)
+        text += f"Shown: the first {len(scene.maps)} of its {channels} feature maps."
+    elif scene.maps is not None:
+        text += f"Shown: its first {len(scene.maps)} outputs, one cell each."
+    return text
+
+
+def field_picture(scene: ModelScene) -> np.ndarray:
+    """What the model is given, in a violet margin, with the centre unit's region outlined."""
+    pixels = scene.picture
+    size = pixels.shape[-1]
+    rgb = r.grey(pixels[0], 0.0, 1.0) if pixels.shape[0] == 1 else (
+        pixels[:3].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+    margin = max(2, size // 8)
+    cell = max(1, FIELD_SIDE // (size + 2 * margin))
+    picture = r.image(r.enlarge(r.pad_ring(rgb, margin), cell))
+    region = scene.region
+    if region is not None:
+        limit = (size + 2 * margin) * cell - 1
+
+        def px(coordinate: float) -> float:  # input coordinate -> screen pixel, clipped
+            return float(np.clip((coordinate + 0.5 + margin) * cell, 0, limit))
+
+        draw = ImageDraw.Draw(picture)
+        r.outline(draw, (px(region.left - 0.5), px(region.top - 0.5),
+                         px(region.right + 0.5) - 1, px(region.bottom + 0.5) - 1), width=2)
+        cx, cy = px(region.centre[1]), px(region.centre[0])
+        draw.ellipse((cx - 3, cy - 3, cx + 3, cy + 3), fill=r.HIGHLIGHT)
+    return np.asarray(picture)
+
+
+def maps_picture(maps: torch.Tensor | None) -> np.ndarray:
+    """The maps in rows of ``PER_ROW``, each scaled by its own largest size; a flat output as
+    one row of cells."""
+    if maps is None:
+        return np.asarray(r.blank(4 * TILE, TILE, "this layer's output is not a tensor"))
+    values = maps.float()
+    if values.dim() == 1:
+        values = values[None, None]
+    elif values.dim() != 3:
+        return np.asarray(r.blank(4 * TILE, TILE, f"an output of {values.dim()} dimensions"))
+    count, height, width = values.shape
+    if max(height, width) > TILE:  # shrink big maps by averaging
+        longest = max(height, width)
+        values = F.adaptive_avg_pool2d(values[None], (max(1, height * TILE // longest),
+                                                      max(1, width * TILE // longest)))[0]
+    tops = values.abs().flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    scaled = (values / tops).numpy()
+    colours = r.diverging(scaled, 1.0) if bool((values < 0).any()) else r.grey(scaled, 0.0, 1.0)
+    cell = max(1, TILE // max(colours.shape[1], colours.shape[2]))
+    if values.shape[0] == 1 and values.shape[1] == 1:  # a flat output: cells of 12 pixels
+        cell = 12
+    tiles = np.repeat(np.repeat(colours, cell, axis=1), cell, axis=2)
+    return r.tile_grid(tiles, min(PER_ROW, count), 4)
+
+
+def show_pictures(scene: ModelScene, field: widgets.Image, maps: widgets.Image) -> None:
+    r.show(field, field_picture(scene))
+    r.show(maps, maps_picture(scene.maps))
+
+
+__all__ = ["caption", "field_picture", "layer_options", "layout", "maps_picture",
+           "show_pictures", "table"]
