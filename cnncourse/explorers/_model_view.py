@@ -37,7 +37,7 @@ def layout(table: widgets.HTML, caption: widgets.HTML, field: widgets.Image,
             r.captioned("the region the layer's centre unit sees (orange), on what the model "
                         "is given; violet: outside the image", field),
             r.captioned("the layer's first feature maps for this image, each on its own scale "
-                        "(red positive, blue negative)", maps)])])
+                        "(black: its lowest value, white: its highest)", maps)])])
 
 
 def layer_options(rows) -> tuple[tuple[str, int], ...]:
@@ -144,8 +144,8 @@ def field_picture(scene: ModelScene) -> np.ndarray:
 
 
 def maps_picture(maps: torch.Tensor | None) -> np.ndarray:
-    """The maps in rows of ``PER_ROW``, each scaled by its own largest size; a flat output as
-    one row of cells."""
+    """The maps in rows of ``PER_ROW``, each from its own lowest (black) to its highest value
+    (white); a flat output as one row of cells."""
     if maps is None:
         return np.asarray(r.blank(4 * TILE, TILE, "this layer's output is not a tensor"))
     values = maps.float()
@@ -158,9 +158,9 @@ def maps_picture(maps: torch.Tensor | None) -> np.ndarray:
         longest = max(height, width)
         values = F.adaptive_avg_pool2d(values[None], (max(1, height * TILE // longest),
                                                       max(1, width * TILE // longest)))[0]
-    tops = values.abs().flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
-    scaled = (values / tops).numpy()
-    colours = r.diverging(scaled, 1.0) if bool((values < 0).any()) else r.grey(scaled, 0.0, 1.0)
+    low = values.flatten(1).amin(1)[:, None, None]
+    span = (values.flatten(1).amax(1)[:, None, None] - low).clamp_min(1e-12)
+    colours = r.grey(((values - low) / span).numpy(), 0.0, 1.0)
     cell = max(1, TILE // max(colours.shape[1], colours.shape[2]))
     if values.shape[0] == 1 and values.shape[1] == 1:  # a flat output: cells of 12 pixels
         cell = 12

@@ -171,8 +171,11 @@ class ModelExplorer(Explorer):
         return True
 
     def _on_upload(self, change: dict) -> None:
-        for item in change["new"] or ():
+        if not change["new"]:
+            return
+        for item in change["new"]:
             self.load_image(bytes(item["content"]), item.get("name", "your image"))
+        self.upload.value = ()  # ready for the next file; what it held is in the images
 
     def _picture(self, v: ModelSettings) -> tuple[tuple, Picture]:
         if v.image == DIGIT:
