@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ._checks import first_line
+from .shapes import watching_leaves, where_it_failed
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -135,37 +136,24 @@ def layer_outputs(model: nn.Module, x: torch.Tensor, channels: int = 16) -> list
     x = x.to(device, param.dtype if param is not None and param.is_floating_point()
              else torch.float32)
     found: list[LayerOutput] = []
-    running: list[str] = []
 
-    def before(name: str):
-        return lambda module, inputs: running.append(name)
+    def keep(name: str, module: nn.Module, output) -> None:
+        if isinstance(output, torch.Tensor):
+            kept = output[0, :channels] if output.dim() >= 2 else output
+            found.append(LayerOutput(name, tuple(output.shape),
+                                     kept.detach().to("cpu", torch.float32).clone()))
+        else:
+            found.append(LayerOutput(name, (), None))
 
-    def after(name: str):
-        def hook(module, inputs, output):
-            running.pop()
-            if isinstance(output, torch.Tensor):
-                kept = output[0, :channels] if output.dim() >= 2 else output
-                found.append(LayerOutput(name, tuple(output.shape),
-                                         kept.detach().to("cpu", torch.float32).clone()))
-            else:
-                found.append(LayerOutput(name, (), None))
-        return hook
-
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
-    handles = [h for name, m in leaves for h in (m.register_forward_pre_hook(before(name)),
-                                                  m.register_forward_hook(after(name)))]
     from .hooks import evaluating  # here: looking at a model need not load the trainer
 
-    try:
-        with evaluating(model), torch.no_grad():
-            model(x)
-    except (RuntimeError, TypeError, IndexError) as err:
-        where = f"layer {running[-1]!r}" if running else "the model's forward"
-        raise ValueError(f"input_size {tuple(x.shape[2:])}: {where} cannot take the input "
-                         f"it receives: {first_line(err)}") from None
-    finally:
-        for h in handles:
-            h.remove()
+    with watching_leaves(model, keep) as running:
+        try:
+            with evaluating(model), torch.no_grad():
+                model(x)
+        except (RuntimeError, TypeError, IndexError) as err:
+            raise ValueError(f"input_size {tuple(x.shape[2:])}: {where_it_failed(running)} "
+                             f"cannot take the input it receives: {first_line(err)}") from None
     return found
 
 

@@ -271,6 +271,9 @@ def test_a_model_that_cannot_be_traced_is_measured_and_says_so():
     assert "measured by gradients" in explorer.message and "torch.fx" in explorer.message
     assert scene.field.rf == 7 and scene.field.jump == 2  # 5 + (3 - 1) * 1; stride 2
     assert scene.row.out_shape == (1, 3, 11, 11) and scene.region.height == 7
+    explorer = ModelExplorer(model=model, input_size=4)  # a 5x5 kernel on 4x4 pixels
+    assert isinstance(explorer.scene, Problem)
+    assert "layer 'a'" in explorer.message and "larger input size" in explorer.message
 
 
 @pytest.mark.parametrize(("model", "words"), [

@@ -103,7 +103,7 @@ class ModelExplorer(Explorer):
     """Shapes, cost, receptive fields and feature maps of a model's layers on an image.
 
     ``model``: your own ``nn.Module`` (listed first, as "your model"); its input channels are
-    those of its first ``Conv2d``. ``images``: digits to offer instead of MNIST's.
+    those of its first ``Conv2d``, and it is shown first at ``input_size``.
     """
 
     title = "Inside a model: every layer's shape, cost, receptive field and feature maps"
@@ -232,7 +232,7 @@ class ModelExplorer(Explorer):
             rows, params, macs, fields, note = self._table(v.model, model, v.input_size,
                                                            channels)
         except ValueError as err:
-            raise ValueError(_with_size_advice(str(err), self._size_of(v.model))) from None
+            raise ValueError(_with_size_advice(str(err), v.model)) from None
         if not rows:
             raise ValueError("model: it has no layers to show")
         image_key, picture = self._picture(v)
@@ -245,7 +245,7 @@ class ModelExplorer(Explorer):
             outputs: list[LayerOutput] = self._runs.get_or(
                 (v.model, image_key, v.input_size), lambda: layer_outputs(model, x, MAPS))
         except ValueError as err:
-            raise ValueError(_with_size_advice(str(err), self._size_of(v.model))) from None
+            raise ValueError(_with_size_advice(str(err), v.model)) from None
         layer = min(max(v.layer or 0, 0), len(rows) - 1)
         if fields is None:
             fields = tuple(self._field(v.model, model, v.input_size, row) if i == layer
@@ -275,11 +275,13 @@ class ModelExplorer(Explorer):
         """Keep the last good view: only the message (shown by the base class) changes."""
 
 
-def _with_size_advice(message: str, usual: int) -> str:
-    if not message.startswith("input_size"):
+def _with_size_advice(message: str, name: str) -> str:
+    """A size error, with the input size the architecture was made for."""
+    if not message.startswith(("input_size", "input_shape")):
         return message
-    return f"{message.rstrip('.')}. Choose a larger input size (this model's usual one is " \
-           f"{usual})"
+    usual = (f" (this model's usual one is {ARCHITECTURES[name].input_size})"
+             if name in ARCHITECTURES else "")
+    return f"{message.rstrip('.')}. Choose a larger input size{usual}"
 
 
 def _by_call(rows, fields: list[ReceptiveField] | None) -> tuple | None:
