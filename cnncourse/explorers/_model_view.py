@@ -19,10 +19,16 @@ from . import _render as r
 if TYPE_CHECKING:
     from .model import ModelScene
 
-SHOWN_ROWS = 25  # table rows shown around the chosen layer
+SHOWN_ROWS = 15  # table rows shown around the chosen layer
 FIELD_SIDE = 256  # about this many screen pixels for the image
 TILE = 72  # about this many screen pixels for each feature map
 PER_ROW = 8
+
+
+TABLE_STYLE = ("<style>.cnncourse-layers{border-collapse:collapse;font-size:90%}"
+               ".cnncourse-layers td,.cnncourse-layers th{padding:1px 8px;line-height:1.3;"
+               "text-align:right}.cnncourse-layers td:nth-child(2),"
+               ".cnncourse-layers th:nth-child(2){text-align:left}</style>")
 
 
 def image_widgets() -> tuple[widgets.Image, widgets.Image]:
@@ -31,13 +37,15 @@ def image_widgets() -> tuple[widgets.Image, widgets.Image]:
 
 def layout(table: widgets.HTML, caption: widgets.HTML, field: widgets.Image,
            maps: widgets.Image) -> widgets.VBox:
+    field.layout.min_width = "260px"
     return widgets.VBox([
-        table, caption,
+        caption,
         widgets.HBox([
             r.captioned("the region the layer's centre unit sees (orange), on what the model "
                         "is given; violet: outside the image", field),
             r.captioned("the layer's first feature maps for this image, each on its own scale "
-                        "(black: its lowest value, white: its highest)", maps)])])
+                        "(black: its lowest value, white: its highest)", maps)]),
+        table])
 
 
 def layer_options(rows) -> tuple[tuple[str, int], ...]:
@@ -91,8 +99,8 @@ def table(scene: ModelScene) -> str:
     lines.append(f"<tr style='font-weight:bold'><td></td><td>total ({len(scene.rows)} layers)"
                  f"</td><td></td><td></td><td>{scene.params:,}</td><td>{scene.macs:,}</td>"
                  "<td></td></tr>")
-    return ("<table style='border-collapse:collapse;text-align:right;font-size:90%' "
-            "cellpadding='2'>" + head + "".join(lines) + "</table>")
+    return (TABLE_STYLE + "<table class='cnncourse-layers'>" + head + "".join(lines)
+            + "</table>")
 
 
 def caption(scene: ModelScene) -> str:
