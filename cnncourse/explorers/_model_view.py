@@ -129,13 +129,10 @@ def caption(scene: ModelScene) -> str:
 
 def field_picture(scene: ModelScene) -> np.ndarray:
     """What the model is given, in a violet margin, with the centre unit's region outlined."""
-    pixels = scene.picture
-    size = pixels.shape[-1]
-    rgb = r.grey(pixels[0], 0.0, 1.0) if pixels.shape[0] == 1 else (
-        pixels[:3].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+    size = scene.picture.shape[-1]
     margin = max(2, size // 8)
     cell = max(1, FIELD_SIDE // (size + 2 * margin))
-    picture = r.image(r.enlarge(r.pad_ring(rgb, margin), cell))
+    picture = r.image(_framed(scene.picture, margin, cell))
     region = scene.region
     if region is not None:
         limit = (size + 2 * margin) * cell - 1
@@ -149,6 +146,20 @@ def field_picture(scene: ModelScene) -> np.ndarray:
         cx, cy = px(region.centre[1]), px(region.centre[0])
         draw.ellipse((cx - 3, cy - 3, cx + 3, cy + 3), fill=r.HIGHLIGHT)
     return np.asarray(picture)
+
+
+_last_framed: list = [None, None]  # the picture framed last, and the framing
+
+
+def _framed(pixels: torch.Tensor, margin: int, cell: int) -> np.ndarray:
+    """``pixels`` (``(C, S, S)`` in [0, 1]) as RGB in a violet margin, enlarged ``cell``
+    times; the last one is kept, since a layer change draws on the same picture again."""
+    key = (id(pixels), margin, cell)
+    if _last_framed[0] != key:
+        rgb = r.grey(pixels[0], 0.0, 1.0) if pixels.shape[0] == 1 else (
+            pixels[:3].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+        _last_framed[:] = key, r.enlarge(r.pad_ring(rgb, margin), cell)
+    return _last_framed[1]
 
 
 def maps_picture(maps: torch.Tensor | None) -> np.ndarray:

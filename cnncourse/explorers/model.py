@@ -25,6 +25,7 @@ from torch import nn
 from cnncourse.arithmetic import ReceptiveField, Region, receptive_field, unit_region
 from cnncourse.inspection import (
     ARCHITECTURES,
+    Architecture,
     LayerOutput,
     build,
     check_model,
@@ -198,6 +199,7 @@ class ModelExplorer(Explorer):
     def _table(self, name: str, model: nn.Module, size: int, channels: int) -> tuple:
         """Rows, totals, and the field of each row's output."""
         def make():
+            check_model(model)  # a model that cannot run says why before anything runs
             try:
                 fields = layer_fields(model, size)
                 note = ""
@@ -225,7 +227,6 @@ class ModelExplorer(Explorer):
     def compute(self, settings: ModelSettings) -> ModelScene:
         v = settings
         model = self._model(v.model)
-        check_model(model)
         spec = ARCHITECTURES.get(v.model)
         channels = spec.in_channels if spec else input_channels(model)
         try:
@@ -236,14 +237,10 @@ class ModelExplorer(Explorer):
         if not rows:
             raise ValueError("model: it has no layers to show")
         image_key, picture = self._picture(v)
-        pixels, changed = model_input(picture.pixels, channels, v.input_size)
-        x = pixels[None]
-        if spec is not None:  # standardised as the architecture's training data was
-            mean, std = (torch.tensor(t)[:, None, None] for t in (spec.mean, spec.std))
-            x = (x - mean) / std
         try:
-            outputs: list[LayerOutput] = self._runs.get_or(
-                (v.model, image_key, v.input_size), lambda: layer_outputs(model, x, MAPS))
+            pixels, changed, outputs = self._runs.get_or(
+                (v.model, image_key, v.input_size),
+                lambda: _run(model, picture, channels, v.input_size, spec))
         except ValueError as err:
             raise ValueError(_with_size_advice(str(err), v.model)) from None
         layer = min(max(v.layer or 0, 0), len(rows) - 1)
@@ -273,6 +270,18 @@ class ModelExplorer(Explorer):
 
     def clear(self) -> None:
         """Keep the last good view: only the message (shown by the base class) changes."""
+
+
+def _run(model: nn.Module, picture: Picture, channels: int, size: int,
+         spec: Architecture | None) -> tuple[torch.Tensor, str, list[LayerOutput]]:
+    """The model's input for ``picture`` (before standardising), what was done to make it,
+    and every layer's output for it."""
+    pixels, changed = model_input(picture.pixels, channels, size)
+    x = pixels[None]
+    if spec is not None:  # standardised as the architecture's training data was
+        mean, std = (torch.tensor(t)[:, None, None] for t in (spec.mean, spec.std))
+        x = (x - mean) / std
+    return pixels, changed, layer_outputs(model, x, MAPS)
 
 
 def _with_size_advice(message: str, name: str) -> str:
