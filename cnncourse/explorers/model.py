@@ -199,7 +199,7 @@ class ModelExplorer(Explorer):
     def _table(self, name: str, model: nn.Module, size: int, channels: int) -> tuple:
         """Rows, totals, and the field of each row's output."""
         def make():
-            check_model(model)  # a model that cannot run says why before anything runs
+            check_model(model)
             try:
                 fields = layer_fields(model, size)
                 note = ""
@@ -228,6 +228,8 @@ class ModelExplorer(Explorer):
         v = settings
         model = self._model(v.model)
         spec = ARCHITECTURES.get(v.model)
+        if spec is None:  # your own model: why it cannot run, before anything runs
+            check_model(model)
         channels = spec.in_channels if spec else input_channels(model)
         try:
             rows, params, macs, fields, note = self._table(v.model, model, v.input_size,
