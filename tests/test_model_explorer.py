@@ -168,6 +168,7 @@ def test_a_layer_change_only_redraws(explorer):
         explorer.controls["model"].value = "resnet18"
         explorer.controls["image"].value = DIGIT
         explorer.controls["input_size"].value = 64
+        explorer.controls["layer"].value = 1
     model = explorer._model("resnet18")
     calls = counting(model)
     before = snapshot(explorer)
