@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import ImageDraw
 
 from cnncourse.arithmetic import ReceptiveField
@@ -164,24 +163,27 @@ def _framed(pixels: torch.Tensor, margin: int, cell: int) -> np.ndarray:
 
 def maps_picture(maps: torch.Tensor | None) -> np.ndarray:
     """The maps in rows of ``PER_ROW``, each from its own lowest (black) to its highest value
-    (white); a flat output as one row of cells."""
+    (white); a flat output as one row of cells. Numpy only: a draw runs outside
+    ``single_thread``, where each small torch operation would wake torch's thread pool."""
     if maps is None:
         return np.asarray(r.blank(4 * TILE, TILE, "this layer's output is not a tensor"))
-    values = maps.float()
-    if values.dim() == 1:
+    values = r.as_array(maps)
+    if values.ndim == 1:
         values = values[None, None]
-    elif values.dim() != 3:
-        return np.asarray(r.blank(4 * TILE, TILE, f"an output of {values.dim()} dimensions"))
+    elif values.ndim != 3:
+        return np.asarray(r.blank(4 * TILE, TILE, f"an output of {values.ndim} dimensions"))
     count, height, width = values.shape
-    if max(height, width) > TILE:  # shrink big maps by averaging
-        longest = max(height, width)
-        values = F.adaptive_avg_pool2d(values[None], (max(1, height * TILE // longest),
-                                                      max(1, width * TILE // longest)))[0]
-    low = values.flatten(1).amin(1)[:, None, None]
-    span = (values.flatten(1).amax(1)[:, None, None] - low).clamp_min(1e-12)
-    colours = r.grey(((values - low) / span).numpy(), 0.0, 1.0)
+    shrink = -(-max(height, width) // TILE)  # big maps: the mean of shrink x shrink blocks
+    if shrink > 1:
+        h, w = max(1, height // shrink), max(1, width // shrink)
+        values = values[:, :h * shrink, :w * shrink].reshape(count, h, shrink, w, shrink)
+        values = values.mean(axis=(2, 4))
+    flat = values.reshape(count, -1)
+    low = flat.min(axis=1)[:, None, None]
+    span = np.maximum(flat.max(axis=1)[:, None, None] - low, 1e-12)
+    colours = r.grey((values - low) / span, 0.0, 1.0)
     cell = max(1, TILE // max(colours.shape[1], colours.shape[2]))
-    if values.shape[0] == 1 and values.shape[1] == 1:  # a flat output: cells of 12 pixels
+    if values.shape[:2] == (1, 1):  # a flat output: cells of 12 pixels
         cell = 12
     tiles = np.repeat(np.repeat(colours, cell, axis=1), cell, axis=2)
     return r.tile_grid(tiles, min(PER_ROW, count), 4)

@@ -10,7 +10,12 @@ image and that layer's first feature maps for the image.
 Images: an MNIST digit, a built-in picture, or your own PNG or JPEG (``FileUpload``, or
 ``explorer.load_image(data, name)``), made into the model's channels and input size. The
 model runs once per (model, image, input size); choosing another layer only redraws.
-A file that cannot be read is explained and the last good view stays.
+
+Bad input never takes the view away. A file that cannot be read is explained and the scene
+stays as it was. A setting that cannot be shown (an input size at which a layer's map
+vanishes, a model that cannot run on an image) gives a ``Problem`` scene, as in every
+explorer, while the pictures of the last good scene, ``explorer.shown``, stay beside the
+message.
 """
 
 from __future__ import annotations
