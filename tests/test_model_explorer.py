@@ -290,6 +290,11 @@ def test_a_model_that_cannot_run_on_an_image_is_explained(model, words):
     assert isinstance(explorer.scene, ModelScene) and explorer.message == ""
 
 
+def test_a_wrong_input_size_for_your_model_is_refused_in_words():
+    with pytest.raises(ValueError, match="input_size must be a positive int"):
+        ModelExplorer(model=Residual(), input_size=(32, 32))
+
+
 def test_a_model_on_several_devices_or_in_another_dtype():
     mixed = simple_cnn()
     mixed.head.to("meta")

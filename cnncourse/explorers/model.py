@@ -51,7 +51,8 @@ DIGIT = "MNIST digit"
 BUILTIN = "built-in picture"
 SIZES = (8, 16, 28, 32, 64, 96, 128, 160, 224, 256, 299)
 MAPS = 16  # feature maps shown: the layer's first channels
-KEPT = 8  # cached models, tables and runs (least recently used ones go)
+KEPT = 8  # cached tables (the least recently used go first)
+RUNS = 4  # cached runs: 11-18 MiB each at 224 (16 maps of every layer of ResNet-50, VGG-16)
 UPLOADS = 8
 
 
@@ -116,11 +117,14 @@ class ModelExplorer(Explorer):
 
     def __init__(self, model: nn.Module | None = None, input_size: int = 224) -> None:
         super().__init__()
+        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(f"input_size must be a positive int, the side of the square "
+                             f"image your model is given, e.g. 224; got {input_size!r}")
         self.digits: Digits = digits()
         self.user_model, self.user_size = model, input_size
         self.pictures: dict[str, Picture] = {}
         self._models = _Recent(3)
-        self._tables, self._runs = _Recent(KEPT), _Recent(KEPT)
+        self._tables, self._runs = _Recent(KEPT), _Recent(RUNS)
         self._measured: dict = {}
         self.shown: ModelScene | None = None  # the last scene drawn: a problem leaves it shown
         names = ([YOUR_MODEL] if model is not None else []) + list(ARCHITECTURES)
