@@ -18,6 +18,7 @@ from torch import nn
 from cnncourse.arithmetic import receptive_field, shape_table
 from cnncourse.explorers import ALL, ModelExplorer, Problem, control_range
 from cnncourse.explorers.model import BUILTIN, DIGIT, YOUR_MODEL, ModelScene
+from cnncourse.inspection import layer_outputs
 from cnncourse.models import simple_cnn
 from cnncourse.receptive import layer_fields
 
@@ -97,6 +98,18 @@ def counting(model: nn.Module) -> list:
     calls = []
     model.register_forward_pre_hook(lambda m, i: calls.append(1))
     return calls
+
+
+def test_the_engine_gives_a_field_per_call_and_every_leafs_output():
+    model = Residual()
+    fields = layer_fields(model, 32)
+    relu = [f.rf for f in fields if f.name == "relu"]
+    assert relu == [3, 5, 7] and [f.name for f in fields][-1] == "fc" and fields[-1].whole
+    x = torch.rand(1, 3, 32, 32)
+    outputs = layer_outputs(model, x, channels=2)
+    assert [o.name for o in outputs] == [r.name for r in shape_table(model, (3, 32, 32))]
+    assert outputs[2].shape == (1, 4, 32, 32)
+    assert torch.equal(outputs[2].values, model.conv1(model.relu(model.stem(x)))[0, :2])
 
 
 @pytest.fixture(scope="module")
