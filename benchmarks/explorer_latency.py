@@ -160,6 +160,9 @@ def main() -> None:
             explorer.wait()
             during["steps_trained"] = explorer.learner.step
             report["training"] = during
+        elif name == "ModelExplorer":  # another model or size builds and runs it: not timed
+            explorer = cls()
+            result = measure_changes(explorer, args.changes, rng, skip=("model", "input_size"))
         else:
             explorer = cls()
             result = measure_changes(explorer, args.changes, rng)

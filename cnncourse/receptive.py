@@ -110,6 +110,25 @@ def receptive_field(model: nn.Module | Sequence, input_size: IntOrPair | None = 
     return _shown(result, size)
 
 
+def layer_fields(model: nn.Module, input_size: IntOrPair) -> list[ReceptiveField]:
+    """The field of every submodule call's output, in the order the calls end, named by
+    submodule (a module called twice, a shared ReLU say, has two records).
+
+    Raises ``TraceFailed`` (a ``ValueError``) when ``torch.fx`` cannot trace the model; then
+    ``receptive_field(model, input_size, at=name)`` measures one submodule by gradients.
+    """
+    size = as_pair(input_size, "input_size", 1)
+    traced = trace(model)
+    fields, _ = _walk(traced.steps, size)
+    records = []
+    for name, i in traced.calls:
+        step, field = traced.steps[i], fields[i]
+        if field is None:
+            field = replace(_UNKNOWN, note=f"{name}: its output is made from constants only")
+        records.append(_record(name, step.layer if step.kind == "layer" else None, field))
+    return _shown(records, size) if records else records
+
+
 # ---------------------------------------------------------------------------------------------
 # Following the steps
 # ---------------------------------------------------------------------------------------------
@@ -329,4 +348,4 @@ def _both(value: IntOrPair | float | tuple[float, float]) -> tuple:
     return value if isinstance(value, tuple) else (value, value)
 
 
-__all__ = ["ReceptiveField", "Region", "receptive_field", "unit_region"]
+__all__ = ["ReceptiveField", "Region", "layer_fields", "receptive_field", "unit_region"]

@@ -7,7 +7,8 @@ lessons import these names from ``cnncourse.arithmetic``, which re-exports them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -77,56 +78,78 @@ def shape_table(model: nn.Module, input_shape: Sequence[int]) -> ShapeTable:
 
 def _table(model: nn.Module, shape: tuple[int, ...], on_meta: bool) -> ShapeTable:
     rows: list[ShapeRow] = []
-    current: list[str] = []
     counted: set[int] = set()
     counter = FlopCounterMode(display=False)
     before: list[int] = []
 
-    def pre_hook(name: str):
-        def hook(module, inputs):
-            current.append(name)
-            before.append(counter.get_total_flops())
-        return hook
+    def record(name: str, module: nn.Module, output) -> None:
+        out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
+        params = 0 if id(module) in counted else sum(
+            p.numel() for p in module.parameters(recurse=False))
+        counted.add(id(module))
+        macs = (counter.get_total_flops() - before.pop()) // 2
+        rows.append(ShapeRow(name, type(module).__name__, out_shape, params, macs))
 
-    def post_hook(name: str):
-        def hook(module, inputs, output):
-            out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-            params = 0 if id(module) in counted else sum(
-                p.numel() for p in module.parameters(recurse=False))
-            counted.add(id(module))
-            macs = (counter.get_total_flops() - before.pop()) // 2
-            rows.append(ShapeRow(name, type(module).__name__, out_shape, params, macs))
-        return hook
-
-    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
-    handles = []
-    for name, module in leaves:
-        handles.append(module.register_forward_pre_hook(pre_hook(name)))
-        handles.append(module.register_forward_hook(post_hook(name)))
     param = next(model.parameters(), None)
     device = "meta" if on_meta else param.device if param is not None else "cpu"
     x = torch.zeros(shape, device=device,
                     dtype=param.dtype if param is not None else torch.float32)
     from .hooks import evaluating  # here: importing the sizes need not load the hooks
 
-    try:
-        with evaluating(model), torch.no_grad(), counter:
+    def starting(name: str) -> None:
+        before.append(counter.get_total_flops())
+
+    with watching_leaves(model, record, starting) as running:
+        try:
+            with evaluating(model), torch.no_grad(), counter:
+                if on_meta:
+                    state = {k: torch.empty_like(v, device="meta") for k, v in
+                             [*model.named_parameters(), *model.named_buffers()]}
+                    functional_call(model, state, (x,))
+                else:
+                    model(x)
+        except RuntimeError as err:
             if on_meta:
-                state = {k: torch.empty_like(v, device="meta") for k, v in
-                         [*model.named_parameters(), *model.named_buffers()]}
-                functional_call(model, state, (x,))
-            else:
-                model(x)
-    except RuntimeError as err:
-        if on_meta:
-            raise
-        where = f"layer {current[-1]!r}" if current else "the model"
-        raise ValueError(f"input_shape {shape}: {where} cannot take the input it receives: "
-                         f"{first_line(err)}") from None
+                raise
+            raise ValueError(f"input_shape {shape}: {where_it_failed(running)} cannot take "
+                             f"the input it receives: {first_line(err)}") from None
+    return ShapeTable(rows, counter.get_total_flops() // 2)
+
+
+@contextmanager
+def watching_leaves(model: nn.Module, after: Callable[[str, nn.Module, object], None],
+                    before: Callable[[str], None] | None = None) -> Iterator[list[str]]:
+    """Inside the block, ``after(name, module, output)`` runs as each leaf layer of ``model``
+    returns (``before(name)`` as it starts). Yields the names of the leaf layers running now:
+    after a failure, the last one is where it happened. The hooks are removed on exit."""
+    running: list[str] = []
+
+    def starts(name: str):
+        def hook(module, inputs):
+            running.append(name)
+            if before is not None:
+                before(name)
+        return hook
+
+    def ends(name: str):
+        def hook(module, inputs, output):
+            running.pop()
+            after(name, module, output)
+        return hook
+
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    handles = [h for name, m in leaves for h in (m.register_forward_pre_hook(starts(name)),
+                                                  m.register_forward_hook(ends(name)))]
+    try:
+        yield running
     finally:
         for h in handles:
             h.remove()
-    return ShapeTable(rows, counter.get_total_flops() // 2)
+
+
+def where_it_failed(running: list[str]) -> str:
+    """The layer a forward pass stopped in, from ``watching_leaves``'s list, in words."""
+    return f"layer {running[-1]!r}" if running else "the model's forward"
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -134,4 +157,5 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-__all__ = ["ShapeRow", "ShapeTable", "count_parameters", "shape_table"]
+__all__ = ["ShapeRow", "ShapeTable", "count_parameters", "shape_table", "watching_leaves",
+           "where_it_failed"]

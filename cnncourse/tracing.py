@@ -59,10 +59,13 @@ class Step:
 
 @dataclass(frozen=True)
 class Traced:
-    """The steps in topological order and, for every submodule, the step of its output."""
+    """The steps in topological order; for every submodule, the step of its output; and
+    ``(submodule, step of its output)`` for every call of a submodule, in the order the calls
+    end (a module called twice, such as a shared ReLU, is listed twice)."""
 
     steps: list[Step]
     ends: dict[str, int]
+    calls: list[tuple[str, int]]
 
 
 class TraceFailed(ValueError):
@@ -81,6 +84,7 @@ class _Tracer(fx.Tracer):
     def __init__(self) -> None:
         super().__init__()
         self.ends: dict[str, fx.Node] = {}
+        self.calls: list[tuple[str, fx.Node]] = []
         self.inside: list[str] = []
 
     def call_module(self, m, forward, args, kwargs):
@@ -90,6 +94,7 @@ class _Tracer(fx.Tracer):
         self.inside.pop()
         if isinstance(out, fx.Proxy):
             self.ends[name] = out.node
+            self.calls.append((name, out.node))
         return out
 
 
@@ -111,7 +116,8 @@ def trace(model: nn.Module) -> Traced:
         steps.append(_step(node, model, inputs, first_input=not any(
             s.kind == "input" for s in steps)))
         index[node] = len(steps) - 1
-    return Traced(steps, {name: index[node] for name, node in tracer.ends.items()})
+    return Traced(steps, {name: index[node] for name, node in tracer.ends.items()},
+                  [(name, index[node]) for name, node in tracer.calls if node in index])
 
 
 # ---------------------------------------------------------------------------------------------

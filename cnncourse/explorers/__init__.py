@@ -16,7 +16,7 @@ the frozen result for the current controls, or a ``Problem`` carrying the messag
 ``ALL`` maps each explorer's name to its class; every class opens with no arguments:
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
 ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, OptimizerExplorer,
-OneCycleExplorer, TrainingExplorer and DrawDigitExplorer.
+OneCycleExplorer, TrainingExplorer, DrawDigitExplorer and ModelExplorer.
 """
 
 from .base import ControlRange, Explorer, Problem, control_range
@@ -27,6 +27,7 @@ from .draw_digit import DrawDigitExplorer
 from .gradient import GradientExplorer
 from .kernel import KernelExplorer
 from .loss import LossExplorer
+from .model import ModelExplorer
 from .one_cycle import OneCycleExplorer
 from .optimizer import OptimizerExplorer
 from .pooling import PoolingExplorer
@@ -46,6 +47,7 @@ ALL: dict[str, type[Explorer]] = {
     "OneCycleExplorer": OneCycleExplorer,
     "TrainingExplorer": TrainingExplorer,
     "DrawDigitExplorer": DrawDigitExplorer,
+    "ModelExplorer": ModelExplorer,
 }
 
 __all__ = ["ALL", "ControlRange", "Explorer", "Problem", "control_range", *ALL]
