@@ -2,12 +2,12 @@
 
     python benchmarks/claims.py [--data DIR] [--seeds 5] [--threads 1 2]
 
-Executes the lessons whose text states the outcomes of trainings (07, 11, 12, 13) in a real kernel,
-with seeds ``0 .. seeds-1`` (injected after each lesson's ``parameters`` cell), for each
-thread count, on MNIST from ``--data`` (skipped when absent) and on the offline fallback.
-Prints one JSON line: per lesson claim, data set and thread count, the numbers per seed and
-whether the claim held (or was not checked: stated for MNIST only); ``all_held``; the
-versions; and the wall time of each run.
+Executes the lessons whose text states the outcomes of trainings (07, 09, 12, 14, 15, 16, 17)
+in a real kernel, with seeds ``0 .. seeds-1`` (injected after each lesson's ``parameters``
+cell), for each thread count, on MNIST from ``--data`` (skipped when absent) and on the
+offline fallback. Prints one JSON line: per lesson claim, data set and thread count, the
+numbers per seed and whether the claim held (or was not checked: stated for MNIST only);
+``all_held``; the versions; and the wall time of each run.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
-LESSONS = ["07_why_cnns.ipynb", "11_one_cycle_training.ipynb", "12_batch_normalization.ipynb",
-           "13_loss_functions.ipynb"]
+LESSONS = ["07_why_cnns.ipynb", "09_why_nonlinearity.ipynb", "12_learning_a_kernel.ipynb",
+           "14_one_cycle_training.ipynb", "15_batch_size_momentum_weight_decay.ipynb",
+           "16_batch_normalization.ipynb", "17_loss_functions.ipynb"]
 
 
 def main() -> None:
