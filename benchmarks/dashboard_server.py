@@ -19,20 +19,15 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voila_load import BIN, CHROMIUM_FLAGS, ROOT, WIDGET, kernels_of  # noqa: E402
-
-from cnncourse.app.serve import free_port  # noqa: E402
+from voila_load import CHROMIUM_FLAGS, ROOT, WIDGET, kernels_of, voila_server  # noqa: E402
 
 
 def server_cpu_s(server: psutil.Process) -> float:
@@ -118,31 +113,9 @@ def main() -> None:
     if not notebook.exists():
         parser.error(f"no dashboard {args.dashboard!r} in {notebook.parent}")
     load_before = os.getloadavg()[0]
-    port = free_port(0)
-    log = tempfile.NamedTemporaryFile(prefix="voila-server-", suffix=".log", delete=False)
-    server = subprocess.Popen(
-        [str(BIN / "voila"), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-         str(notebook)], stdout=log, stderr=subprocess.STDOUT, cwd=notebook.parent,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
+    with voila_server(notebook) as (server, url):
         idle_server_mib = psutil.Process(server.pid).memory_info().rss / 2**20
-        phases = asyncio.run(measure(f"http://127.0.0.1:{port}/", args.sequential, args.burst,
-                                     server, args.timeout))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
-        os.unlink(log.name)
+        phases = asyncio.run(measure(url, args.sequential, args.burst, server, args.timeout))
     print(json.dumps({
         "dashboard": args.dashboard,
         "cores": os.cpu_count(),

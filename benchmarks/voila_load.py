@@ -22,7 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from subprocess import Popen
 
 import psutil
 
@@ -82,16 +85,16 @@ async def open_pages(url: str, sessions: int, timeout_s: float) -> list[float]:
         return list(times)
 
 
-def run_phase(notebook: Path, sessions: int, preheat: bool, timeout: float) -> dict:
+@contextmanager
+def voila_server(notebook: Path, extra_args: list[str] = ()) -> Iterator[tuple[Popen, str]]:
+    """A Voila server for one notebook on a free loopback port: (process, url); stopped after."""
     port = free_port(0)
-    args = [str(BIN / "voila"), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
-    if preheat:
-        args += ["--preheat_kernel=True", f"--pool_size={sessions}"]
+    args = [str(BIN / "voila"), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+            *extra_args, str(notebook)]
     log = tempfile.NamedTemporaryFile(prefix="voila-load-", suffix=".log", delete=False)
-    server = subprocess.Popen([*args, str(notebook)], stdout=log, stderr=subprocess.STDOUT,
-                              cwd=notebook.parent, start_new_session=True)
+    server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=notebook.parent,
+                              start_new_session=True)
     try:
-        url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -99,6 +102,20 @@ def run_phase(notebook: Path, sessions: int, preheat: bool, timeout: float) -> d
                 break
             except OSError:
                 time.sleep(0.3)
+        yield server, f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+        os.unlink(log.name)
+
+
+def run_phase(notebook: Path, sessions: int, preheat: bool, timeout: float) -> dict:
+    extra = ["--preheat_kernel=True", f"--pool_size={sessions}"] if preheat else []
+    with voila_server(notebook, extra) as (server, url):
         warmup_s = wait_until_idle(server, sessions, timeout) if preheat else 0.0
         times = asyncio.run(open_pages(url, sessions, timeout))
         kernels = kernels_of(server)
@@ -111,14 +128,6 @@ def run_phase(notebook: Path, sessions: int, preheat: bool, timeout: float) -> d
             "kernel_rss_mib_mean": round(statistics.mean(rss), 1) if rss else None,
             "pool_warmup_s": round(warmup_s, 1),
         }
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
-        os.unlink(log.name)
 
 
 def main() -> None:
