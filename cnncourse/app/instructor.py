@@ -2,13 +2,15 @@
 
     cnncourse exercises release  [ASSIGNMENT ...]    student versions into release/
     cnncourse exercises grade    [ASSIGNMENT ...]    autograde everything in submitted/
+                                 [--jobs N]          N at a time (default: the cores)
     cnncourse exercises feedback [ASSIGNMENT ...]    feedback HTML into feedback/
-    cnncourse exercises report   [--to FILE]         a CSV of every score
+    cnncourse exercises report   [--to FILE]         a CSV of every score, and one for an LMS
 
 Each runs nbgrader in the course folder (``exercises/`` of a clone, or ``--course DIR``), so
 ``nbgrader_config.py`` there applies. nbgrader's own log goes to the terminal; problems end in
 one line that says what to do. The steps the course adds to nbgrader are in
-``preprocessors``; ``grade`` runs every notebook in a sandbox (``sandbox``).
+``preprocessors``; ``grade`` runs every notebook in a sandbox (``sandbox``), several at once
+(``parallel``); ``report``'s file for an LMS is written by ``lms``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import CommandError
+from .parallel import default_jobs
 
 CONFIG_FILE = "nbgrader_config.py"
 
@@ -68,19 +72,23 @@ def _assignments(course: Path, wanted: list[str]) -> tuple[list[str], list[str]]
     return (wanted, wanted) if wanted else (known, ["*"])
 
 
-def run_nbgrader(course: Path, *args: str, sandbox: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` with this Python in ``course``; its log is captured and returned.
-
-    The environment's ``bin`` folder goes first on ``PATH``: nbgrader runs the ``alembic``
-    command from there when it creates its database. ``sandbox=False`` sets
-    ``CNNCOURSE_NO_SANDBOX=1``: the course's config then runs notebooks unconfined.
-    """
+def nbgrader_env(sandbox: bool = True) -> dict[str, str]:
+    """The environment nbgrader runs in. The environment's ``bin`` folder goes first on
+    ``PATH``: nbgrader runs the ``alembic`` command from there when it creates its database.
+    ``sandbox=False`` sets ``CNNCOURSE_NO_SANDBOX=1``: the course's config then runs notebooks
+    unconfined."""
     env = dict(os.environ)
     if not sandbox:
         env["CNNCOURSE_NO_SANDBOX"] = "1"
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                          capture_output=True, text=True)
+    return env
+
+
+def run_nbgrader(course: Path, *args: str, sandbox: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` with this Python in ``course`` (in ``nbgrader_env(sandbox)``);
+    its log is captured and returned."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
+                          env=nbgrader_env(sandbox), capture_output=True, text=True)
 
 
 def _echo(result: subprocess.CompletedProcess, verbose: bool) -> None:
@@ -186,6 +194,30 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 problem = check_submission(notebook)
                 if problem:
                     broken[folder.parent.name, name] = problem
+    pairs = [(name, folder.parent.name) for name, folders in submissions.items()
+             for folder in folders]
+    jobs = min(args.jobs, len(pairs))
+    start = time.perf_counter()
+    if jobs > 1:
+        failed = _grade_in_parallel(course, pairs, jobs, broken, args)
+    else:
+        failed = _grade_serially(course, submissions, ids, broken, args)
+    graded = len(pairs) - len(failed)
+    print(f"graded {graded} of {len(pairs)} submissions in {time.perf_counter() - start:.0f} s"
+          f" ({jobs} at a time)")
+    for line in failed:
+        print(f"cnncourse exercises: error: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _resubmit(student: str, name: str, why: str) -> str:
+    return (f"student {student}, {name}: {why}; ask them to submit the notebook again (the "
+            "others were graded)")
+
+
+def _grade_serially(course: Path, submissions: dict[str, list[Path]], ids: list[str],
+                    broken: dict, args: argparse.Namespace) -> list[str]:
+    """One ``nbgrader autograde`` per assignment id; the scores printed after each run."""
     results = [run_nbgrader(course, "autograde", assignment_id, "--force",
                             sandbox=not args.no_sandbox) for assignment_id in ids]
     for result in results:
@@ -196,8 +228,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         for folder in folders:
             student = folder.parent.name
             if (student, name) in broken:
-                failed.append(f"student {student}, {name}: {broken[student, name]}; ask them "
-                              "to submit the notebook again (the others were graded)")
+                failed.append(_resubmit(student, name, broken[student, name]))
             elif student in graded and (course / "autograded" / student / name).is_dir():
                 s = graded[student]
                 print(f"{name}: {student} {s.score:g} / {s.max_score:g}")
@@ -205,9 +236,34 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 failed.append(f"student {student}, {name}: nbgrader could not grade it "
                               f"({_last_error(results[-1])}); rerun with --verbose for the "
                               "log")
-    for line in failed:
-        print(f"cnncourse exercises: error: {line}", file=sys.stderr)
-    return 1 if failed else 0
+    return failed
+
+
+def _grade_in_parallel(course: Path, pairs: list[tuple[str, str]], jobs: int, broken: dict,
+                       args: argparse.Namespace) -> list[str]:
+    """``jobs`` submissions at a time (``parallel``); each score printed as it is saved."""
+    from .parallel import Outcome, grade_class
+
+    failed = []
+
+    def done(outcome: Outcome) -> None:
+        name, student = outcome.assignment, outcome.student
+        if args.verbose:
+            sys.stderr.write(outcome.log)
+        graded = outcome.problem is None and (course / "autograded" / student / name).is_dir()
+        score = next((s for s in gradebook_scores(course, name) if s.student == student), None)
+        if graded and score is not None:
+            print(f"{name}: {student} {score.score:g} / {score.max_score:g}", flush=True)
+            return
+        print(f"{name}: {student} not graded (see below)", flush=True)
+        if (student, name) in broken:
+            failed.append(_resubmit(student, name, broken[student, name]))
+        else:
+            failed.append(f"student {student}, {name}: {outcome.problem or 'no score saved'}; "
+                          "rerun with --verbose for the log")
+
+    grade_class(course, pairs, jobs, nbgrader_env(not args.no_sandbox), done)
+    return failed
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -244,6 +300,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs must be a whole number, got {text!r}") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be 1 (one at a time) or more, got {jobs}")
+    return jobs
+
+
 def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``exercises release|grade|feedback|report`` to the ``cnncourse`` command line."""
     parser = subparsers.add_parser(
@@ -269,6 +335,9 @@ def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
         if action == "grade":
             sub.add_argument("--no-sandbox", action="store_true",
                              help="run the notebooks unconfined (only for code you trust)")
+            sub.add_argument("--jobs", type=_jobs, default=default_jobs(), metavar="N",
+                             help="grade N submissions at a time (default: the cores, "
+                                  f"{default_jobs()} here)")
         sub.add_argument("--course", metavar="DIR", help="the nbgrader course folder")
         sub.add_argument("--verbose", action="store_true", help="show nbgrader's log")
         sub.set_defaults(func=func)
