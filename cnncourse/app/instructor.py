@@ -283,10 +283,13 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     target = Path(args.to).expanduser().resolve() if args.to else course / "grades.csv"
+    lms = (Path(args.lms).expanduser().resolve() if args.lms
+           else target.with_name(f"{target.stem}_lms.csv"))
     if not (course / "gradebook.db").is_file():
         raise CommandError("nothing graded yet: run 'cnncourse exercises grade' first")
-    if not target.parent.is_dir():
-        raise CommandError(f"folder {target.parent} does not exist; choose another --to")
+    for path, option in ((target, "--to"), (lms, "--lms")):
+        if not path.parent.is_dir():
+            raise CommandError(f"folder {path.parent} does not exist; choose another {option}")
     result = run_nbgrader(course, "export", "--to", str(target))
     _echo(result, args.verbose)
     if result.returncode != 0 or not target.is_file():
@@ -296,7 +299,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         if scores:
             mean = sum(s.score for s in scores) / len(scores)
             print(f"{name}: {len(scores)} graded, mean {mean:.1f} / {scores[0].max_score:g}")
+    from .lms import write_lms_csv
+
+    students = write_lms_csv(course / "gradebook.db", lms)
     print(f"scores of every student and assignment: {target}")
+    print(f"one row per student, one column per assignment (for an LMS): {lms} ({students} "
+          "students)")
     return 0
 
 
@@ -321,7 +329,8 @@ def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
         "release": (cmd_release, "generate the student versions into release/"),
         "grade": (cmd_grade, "autograde every submission in submitted/<student>/<assignment>/"),
         "feedback": (cmd_feedback, "write feedback HTML for every graded submission"),
-        "report": (cmd_report, "export every score to a CSV file"),
+        "report": (cmd_report, "export every score to CSV files (nbgrader's, and one for an "
+                               "LMS)"),
     }
     for action, (func, help_text) in commands.items():
         sub = actions.add_parser(action, help=help_text, description=help_text[0].upper()
@@ -330,8 +339,11 @@ def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
             sub.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
                              help="assignments to process (default: all in source/)")
         else:
-            sub.add_argument("--to", metavar="FILE", help="the CSV file (default: "
-                             "grades.csv in the course folder)")
+            sub.add_argument("--to", metavar="FILE", help="nbgrader's CSV export, one row "
+                             "per student and assignment (default: grades.csv in the course "
+                             "folder)")
+            sub.add_argument("--lms", metavar="FILE", help="the CSV for an LMS gradebook, one "
+                             "row per student (default: beside --to, NAME_lms.csv)")
         if action == "grade":
             sub.add_argument("--no-sandbox", action="store_true",
                              help="run the notebooks unconfined (only for code you trust)")

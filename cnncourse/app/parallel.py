@@ -226,9 +226,11 @@ def grade_class(course: Path, submissions: list[tuple[str, str]], jobs: int,
                         workers.append(worker)
                 start = time.perf_counter()
                 reply = worker.grade(task)
-                if reply is None:
+                if reply is None:  # nbgrader never finished: no half-made notebook is kept
                     reply = {"ok": False, "problem": f"its grading process died "
                              f"({worker.ended()}) ({_last_error(Path(task['log']))})"}
+                    shutil.rmtree(course / "autograded" / task["student"] / task["assignment"],
+                                  ignore_errors=True)
                     worker = None
                 finished.put((task, reply, time.perf_counter() - start))
             if worker is not None:
