@@ -91,6 +91,7 @@ def phases(notebook: Path, folder: Path) -> dict[str, float]:
 
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(nb, kernel_manager_class=SandboxKernelManager, timeout=600,
+                            shutdown_kernel="immediate",  # as exercises/nbgrader_config.py
                             resources={"metadata": {"path": str(folder)}})
     spent = {"kernel_start": 0.0, "imports": 0.0, "solution_cells": 0.0, "test_cells": 0.0}
     start = time.perf_counter()

@@ -210,11 +210,11 @@ def grade_class(course: Path, submissions: list[tuple[str, str]], jobs: int,
                       "db": str(scratch / f"{index}.db"), "log": str(scratch / f"{index}.log")})
         finished: queue.Queue = queue.Queue()
         workers: list[Worker] = []
-        lock = threading.Lock()
+        lock, stopping = threading.Lock(), threading.Event()
 
         def slot(number: int) -> None:
             worker = None
-            while True:
+            while not stopping.is_set():
                 try:
                     task = todo.get_nowait()
                 except queue.Empty:
@@ -254,6 +254,7 @@ def grade_class(course: Path, submissions: list[tuple[str, str]], jobs: int,
             for thread in threads:
                 thread.join()
         finally:  # Ctrl-C or an error here: no worker outlives the command
+            stopping.set()
             with lock:
                 for worker in workers:
                     worker.stop(now=True)
