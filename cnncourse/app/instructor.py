@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CommandError
-from .parallel import default_jobs
+from .parallel import Outcome, Workers, default_jobs, grade_class
 
 CONFIG_FILE = "nbgrader_config.py"
 
@@ -178,30 +178,33 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"nothing to grade: put submissions in {course / 'submitted'}/<student>/"
               "<assignment>/")
         return 0
-    if args.no_sandbox:
-        print("cnncourse exercises: warning: --no-sandbox: student code runs with your rights "
-              "and can read and change the course folder (gradebook included)", file=sys.stderr)
-    else:
-        from .sandbox import problem  # jupyter_client and nbgrader: only when grading
-
-        why = problem()
-        if why:
-            raise CommandError(f"{why}; or grade without it: --no-sandbox")
-    broken = {}
-    for name, folders in submissions.items():
-        for folder in folders:
-            for notebook in sorted(folder.glob("*.ipynb")):
-                problem = check_submission(notebook)
-                if problem:
-                    broken[folder.parent.name, name] = problem
     pairs = [(name, folder.parent.name) for name, folders in submissions.items()
              for folder in folders]
     jobs = min(args.jobs, len(pairs))
-    start = time.perf_counter()
-    if jobs > 1:
-        failed = _grade_in_parallel(course, pairs, jobs, broken, args)
-    else:
-        failed = _grade_serially(course, submissions, ids, broken, args)
+    # The workers start now: their imports overlap the checks below.
+    with Workers(course, nbgrader_env(not args.no_sandbox), jobs if jobs > 1 else 0) as workers:
+        if args.no_sandbox:
+            print("cnncourse exercises: warning: --no-sandbox: student code runs with your "
+                  "rights and can read and change the course folder (gradebook included)",
+                  file=sys.stderr)
+        else:
+            from .sandbox import problem  # jupyter_client and nbgrader: only when grading
+
+            why = problem()
+            if why:
+                raise CommandError(f"{why}; or grade without it: --no-sandbox")
+        broken = {}
+        for name, folders in submissions.items():
+            for folder in folders:
+                for notebook in sorted(folder.glob("*.ipynb")):
+                    problem = check_submission(notebook)
+                    if problem:
+                        broken[folder.parent.name, name] = problem
+        start = time.perf_counter()
+        if jobs > 1:
+            failed = _grade_in_parallel(workers, pairs, jobs, broken, args)
+        else:
+            failed = _grade_serially(course, submissions, ids, broken, args)
     graded = len(pairs) - len(failed)
     print(f"graded {graded} of {len(pairs)} submissions in {time.perf_counter() - start:.0f} s"
           f" ({jobs} at a time)")
@@ -239,12 +242,10 @@ def _grade_serially(course: Path, submissions: dict[str, list[Path]], ids: list[
     return failed
 
 
-def _grade_in_parallel(course: Path, pairs: list[tuple[str, str]], jobs: int, broken: dict,
-                       args: argparse.Namespace) -> list[str]:
+def _grade_in_parallel(workers: Workers, pairs: list[tuple[str, str]], jobs: int,
+                       broken: dict, args: argparse.Namespace) -> list[str]:
     """``jobs`` submissions at a time (``parallel``); each score printed as it is saved."""
-    from .parallel import Outcome, grade_class
-
-    failed = []
+    course, failed = workers.course, []
 
     def done(outcome: Outcome) -> None:
         name, student = outcome.assignment, outcome.student
@@ -262,7 +263,7 @@ def _grade_in_parallel(course: Path, pairs: list[tuple[str, str]], jobs: int, br
             failed.append(f"student {student}, {name}: {outcome.problem or 'no score saved'}; "
                           "rerun with --verbose for the log")
 
-    grade_class(course, pairs, jobs, nbgrader_env(not args.no_sandbox), done)
+    grade_class(workers, pairs, jobs, done)
     return failed
 
 

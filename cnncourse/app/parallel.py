@@ -20,8 +20,9 @@ locked" past its timeout, or interleave their writes. So no worker ever opens th
   (nbgrader records a submission even when its notebook cannot be run).
 
 Workers are long-lived processes (``python -m cnncourse.app.parallel COURSE``), each importing
-nbgrader once and taking one submission at a time from the parent: a fresh Python for every
-student would spend seconds on imports. A notebook that loops is stopped by nbgrader's cell
+nbgrader and torch once and taking one submission at a time from the parent: a fresh Python for
+every student would spend seconds on imports. ``Workers`` starts them before the command's own
+checks (the sandbox probe), so that those imports overlap. A notebook that loops is stopped by nbgrader's cell
 timeout, one that kills its kernel is nbgrader's error; either way only that worker is busy
 meanwhile. A worker that dies (killed, out of memory) is reported for the submission it had,
 and a new worker takes the next one. Each submission's nbgrader log goes to its own file; the
@@ -192,72 +193,100 @@ def _last_error(log: Path) -> str:
     return re.sub(r"^[\w.]+\.(?=\w+: )", "", found[-1])  # DeadKernelError, not nbclient...
 
 
-def grade_class(course: Path, submissions: list[tuple[str, str]], jobs: int,
-                env: dict[str, str], done: Callable[[Outcome], None]) -> list[Outcome]:
-    """Grade every ``(assignment, student)`` of ``submissions`` with ``jobs`` workers.
+class Workers:
+    """Grading processes for ``course``: ``jobs`` of them started at once, so that their
+    seconds of imports overlap whatever the caller does next; ``take()`` hands out one of
+    those, or starts a new one. A context manager: on leaving, no worker is left running."""
+
+    def __init__(self, course: Path, env: dict[str, str], jobs: int) -> None:
+        self.course, self.env = course, env
+        self._folder = tempfile.TemporaryDirectory(prefix="cnncourse-grade-")
+        self.scratch = Path(self._folder.name)  # snapshots, private gradebooks, logs
+        self._lock = threading.Lock()
+        self._started: list[Worker] = []
+        self._ready: queue.Queue = queue.Queue()
+        for _ in range(jobs):
+            self._ready.put(self._start())
+
+    def _start(self) -> Worker:
+        with self._lock:
+            worker = Worker(self.course, self.env, self.scratch / f"worker{len(self._started)}.log")
+            self._started.append(worker)
+        return worker
+
+    def take(self) -> Worker:
+        try:
+            return self._ready.get_nowait()
+        except queue.Empty:
+            return self._start()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            for worker in self._started:
+                worker.stop(now=True)
+        self._folder.cleanup()
+
+
+def grade_class(workers: Workers, submissions: list[tuple[str, str]], jobs: int,
+                done: Callable[[Outcome], None]) -> list[Outcome]:
+    """Grade every ``(assignment, student)`` of ``submissions``, ``jobs`` at a time.
 
     ``done(outcome)`` is called in the calling thread as each submission is written into
     the gradebook; the outcomes come back in the order they finished."""
+    course, scratch = workers.course, workers.scratch
     gradebook = course / "gradebook.db"
     for student in {student for _, student in submissions}:  # no two workers make one folder
         (course / "autograded" / student).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="cnncourse-grade-") as scratch_dir:
-        scratch = Path(scratch_dir)
-        snapshot(gradebook, scratch / "snapshot.db")
-        todo: queue.Queue = queue.Queue()
-        for index, (assignment, student) in enumerate(submissions):
-            todo.put({"assignment": assignment, "student": student,
-                      "db": str(scratch / f"{index}.db"), "log": str(scratch / f"{index}.log")})
-        finished: queue.Queue = queue.Queue()
-        workers: list[Worker] = []
-        lock, stopping = threading.Lock(), threading.Event()
+    snapshot(gradebook, scratch / "snapshot.db")
+    todo: queue.Queue = queue.Queue()
+    for index, (assignment, student) in enumerate(submissions):
+        todo.put({"assignment": assignment, "student": student,
+                  "db": str(scratch / f"{index}.db"), "log": str(scratch / f"{index}.log")})
+    finished: queue.Queue = queue.Queue()
+    stopping = threading.Event()
 
-        def slot(number: int) -> None:
-            worker = None
-            while not stopping.is_set():
-                try:
-                    task = todo.get_nowait()
-                except queue.Empty:
-                    break
-                shutil.copyfile(scratch / "snapshot.db", task["db"])
-                if worker is None:
-                    worker = Worker(course, env, scratch / f"worker{number}.log")
-                    with lock:
-                        workers.append(worker)
-                start = time.perf_counter()
-                reply = worker.grade(task)
-                if reply is None:  # nbgrader never finished: no half-made notebook is kept
-                    reply = {"ok": False, "problem": f"its grading process died "
-                             f"({worker.ended()}) ({_last_error(Path(task['log']))})"}
-                    shutil.rmtree(course / "autograded" / task["student"] / task["assignment"],
-                                  ignore_errors=True)
-                    worker = None
-                finished.put((task, reply, time.perf_counter() - start))
-            if worker is not None:
-                worker.stop()
+    def slot() -> None:
+        worker = None
+        while not stopping.is_set():
+            try:
+                task = todo.get_nowait()
+            except queue.Empty:
+                break
+            shutil.copyfile(scratch / "snapshot.db", task["db"])
+            worker = worker or workers.take()
+            start = time.perf_counter()
+            reply = worker.grade(task)
+            if reply is None:  # nbgrader never finished: no half-made notebook is kept
+                reply = {"ok": False, "problem": f"its grading process died "
+                         f"({worker.ended()}) ({_last_error(Path(task['log']))})"}
+                shutil.rmtree(course / "autograded" / task["student"] / task["assignment"],
+                              ignore_errors=True)
+                worker = None
+            finished.put((task, reply, time.perf_counter() - start))
+        if worker is not None:
+            worker.stop()
 
-        threads = [threading.Thread(target=slot, args=(n,), daemon=True) for n in range(jobs)]
+    threads = [threading.Thread(target=slot, daemon=True) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    outcomes = []
+    try:
+        for _ in submissions:
+            task, reply, seconds = finished.get()
+            merge_submission(gradebook, Path(task["db"]), task["assignment"], task["student"])
+            log = Path(task["log"])
+            outcome = Outcome(task["assignment"], task["student"],
+                              None if reply["ok"] else reply["problem"], seconds,
+                              log.read_text(errors="replace") if log.is_file() else "")
+            outcomes.append(outcome)
+            done(outcome)
         for thread in threads:
-            thread.start()
-        outcomes = []
-        try:
-            for _ in submissions:
-                task, reply, seconds = finished.get()
-                merge_submission(gradebook, Path(task["db"]), task["assignment"],
-                                 task["student"])
-                log = Path(task["log"])
-                outcome = Outcome(task["assignment"], task["student"],
-                                  None if reply["ok"] else reply["problem"], seconds,
-                                  log.read_text(errors="replace") if log.is_file() else "")
-                outcomes.append(outcome)
-                done(outcome)
-            for thread in threads:
-                thread.join()
-        finally:  # Ctrl-C or an error here: no worker outlives the command
-            stopping.set()
-            with lock:
-                for worker in workers:
-                    worker.stop(now=True)
+            thread.join()
+    finally:  # Ctrl-C or an error here: no slot takes another submission
+        stopping.set()
     return outcomes
 
 
@@ -297,7 +326,10 @@ def _serve(course: str) -> None:
     os.chdir(course)
     replies = os.fdopen(os.dup(1), "w", buffering=1)  # the one channel back to the parent
     os.dup2(2, 1)  # a stray print goes to the log, never into the replies
-    import nbgrader.apps  # noqa: F401  (the seconds of imports, once per worker)
+    # The seconds of imports, once per worker: nbgrader, and torch for VerifyAnswers' checks.
+    import nbgrader.apps  # noqa: F401
+
+    import cnncourse.grading  # noqa: F401
 
     for line in sys.stdin:
         task = json.loads(line)
