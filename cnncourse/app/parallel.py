@@ -2,8 +2,9 @@
 
 nbgrader's gradebook is one SQLite file, and ``nbgrader autograde`` writes it from start to
 end of every submission (the student, the submission, then each grade as its cell is scored).
-Several autograde runs on one file would each wait on SQLite's lock and fail with "database is
-locked" past its timeout, or interleave their writes. So no worker ever opens the gradebook:
+Several autograde runs on one file would contend for SQLite's one write lock (a writer waits
+for its timeout, then fails with "database is locked"), and two that add the same student at
+once would collide on the row. So no worker ever opens the gradebook:
 
 * **One snapshot.** Before any work starts, the gradebook is copied (SQLite's backup, a
   consistent copy) into a temporary folder outside the course.
@@ -22,11 +23,12 @@ locked" past its timeout, or interleave their writes. So no worker ever opens th
 Workers are long-lived processes (``python -m cnncourse.app.parallel COURSE``), each importing
 nbgrader and torch once and taking one submission at a time from the parent: a fresh Python for
 every student would spend seconds on imports. ``Workers`` starts them before the command's own
-checks (the sandbox probe), so that those imports overlap. A notebook that loops is stopped by nbgrader's cell
-timeout, one that kills its kernel is nbgrader's error; either way only that worker is busy
-meanwhile. A worker that dies (killed, out of memory) is reported for the submission it had,
-and a new worker takes the next one. Each submission's nbgrader log goes to its own file; the
-parent shows the last error line of a failure, or every log with ``--verbose``.
+checks (the sandbox probe), so that those imports overlap. A notebook that loops is stopped by
+nbgrader's cell timeout, one that kills its kernel is nbgrader's error; either way only that
+worker is busy meanwhile. A worker that dies (killed, out of memory) is reported for the
+submission it had, its half-written ``autograded/`` folder removed, and a new worker takes the
+next one. Each submission's nbgrader log goes to its own file; the parent shows the last error
+line of a failure, or every log with ``--verbose``.
 """
 
 from __future__ import annotations
