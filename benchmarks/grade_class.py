@@ -13,8 +13,10 @@ kernel's shutdown (medians). What one serial notebook costs beyond those is nbgr
 (copying, the gradebook, the answers' re-check, writing) and a share of the start-up.
 
 Prints one JSON line: seconds in all and per notebook each way, ``speedup`` (serial over
-parallel), whether both gradebooks hold the same scores, the phases (``phase_*_s``), the cores
-and the load average before and after (other work on the machine slows the parallel run most).
+parallel), each way when the first autograded notebook was written and the seconds per notebook
+after it (the start-up apart), whether both gradebooks hold the same scores, the phases
+(``phase_*_s``), the cores and the load average before and after (other work on the machine
+slows the parallel run most).
 """
 
 from __future__ import annotations
@@ -64,15 +66,20 @@ def make_course(root: Path, students: int) -> None:
             shutil.copy(release if kind == 2 else source, folder / f"{PS1}.ipynb")
 
 
-def grade(course: Path, jobs: int) -> float:
-    start = time.perf_counter()
+def grade(course: Path, jobs: int) -> dict[str, float]:
+    """Seconds to grade the class with ``--jobs jobs``; when the first autograded notebook was
+    written, and the seconds per notebook after it (from the files' times)."""
+    began, start = time.time(), time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "cnncourse.app.cli", "exercises", "grade",
                              PS1, "--jobs", str(jobs), "--course", str(course)],
                             env=environment(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"grading with --jobs {jobs} failed:\n{result.stderr[-3000:]}")
-    return seconds
+    written = sorted(p.stat().st_mtime - began
+                     for p in course.glob(f"autograded/*/{PS1}/{PS1}.ipynb"))
+    return {"s": seconds, "first_notebook_s": written[0],
+            "per_notebook_after_first_s": (written[-1] - written[0]) / (len(written) - 1)}
 
 
 def scores(course: Path) -> dict[str, float]:
@@ -125,16 +132,20 @@ def main() -> None:
         serial, parallel = Path(tmp) / "serial", Path(tmp) / "parallel"
         make_course(serial, args.students)
         make_course(parallel, args.students)
-        serial_s = grade(serial, 1)
-        parallel_s = grade(parallel, args.jobs)
+        timed = {"serial": grade(serial, 1), "parallel": grade(parallel, args.jobs)}
         figures["scores_agree"] = scores(serial) == scores(parallel)
         runs = [phases(serial / "source" / PS1 / f"{PS1}.ipynb", serial / "source" / PS1)
                 for _ in range(args.repeats)]
+    serial_s, parallel_s = timed["serial"]["s"], timed["parallel"]["s"]
     figures["serial_s"] = round(serial_s, 1)
     figures["parallel_s"] = round(parallel_s, 1)
     figures["serial_per_notebook_s"] = round(serial_s / args.students, 2)
     figures["parallel_per_notebook_s"] = round(parallel_s / args.students, 2)
     figures["speedup"] = round(serial_s / parallel_s, 2)
+    for mode, seconds in timed.items():  # the start-up (to the first notebook), and the rest
+        figures[f"{mode}_first_notebook_s"] = round(seconds["first_notebook_s"], 1)
+        figures[f"{mode}_per_notebook_after_first_s"] = round(
+            seconds["per_notebook_after_first_s"], 2)
     median = {name: sorted(run[name] for run in runs)[len(runs) // 2] for name in runs[0]}
     for name, seconds in median.items():
         figures[f"phase_{name}_s"] = round(seconds, 2)
