@@ -23,6 +23,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # in one cell, so leave room for slow machines; CNNCOURSE_CELL_TIMEOUT overrides it.
 c.Execute.timeout = int(os.environ.get("CNNCOURSE_CELL_TIMEOUT", "180"))
 
+# Once the last cell has run, the kernel is killed rather than asked to shut down: a sandboxed
+# kernel that imported torch took 3.2 s to end politely, 0.1 s this way (benchmarks/
+# grade_class.py, README), and nothing it does while ending reaches the grade.
+c.Execute.shutdown_kernel = "immediate"
+
 # Every notebook runs in a bubblewrap sandbox: only a copy of its own folder and the read-only
 # Python environment, no network, limited memory, CPU time, processes and disk (README.md).
 # `autograde` refuses where no sandbox can be made, unless CNNCOURSE_NO_SANDBOX=1. The limits:

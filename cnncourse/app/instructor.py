@@ -2,13 +2,15 @@
 
     cnncourse exercises release  [ASSIGNMENT ...]    student versions into release/
     cnncourse exercises grade    [ASSIGNMENT ...]    autograde everything in submitted/
+                                 [--jobs N]          N at a time (default: the cores)
     cnncourse exercises feedback [ASSIGNMENT ...]    feedback HTML into feedback/
-    cnncourse exercises report   [--to FILE]         a CSV of every score
+    cnncourse exercises report   [--to FILE]         a CSV of every score, and one for an LMS
 
 Each runs nbgrader in the course folder (``exercises/`` of a clone, or ``--course DIR``), so
 ``nbgrader_config.py`` there applies. nbgrader's own log goes to the terminal; problems end in
 one line that says what to do. The steps the course adds to nbgrader are in
-``preprocessors``; ``grade`` runs every notebook in a sandbox (``sandbox``).
+``preprocessors``; ``grade`` runs every notebook in a sandbox (``sandbox``), several at once
+(``parallel``); ``report``'s file for an LMS is written by ``lms``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import CommandError
+from .parallel import Outcome, Workers, default_jobs, grade_class
 
 CONFIG_FILE = "nbgrader_config.py"
 
@@ -68,19 +72,23 @@ def _assignments(course: Path, wanted: list[str]) -> tuple[list[str], list[str]]
     return (wanted, wanted) if wanted else (known, ["*"])
 
 
-def run_nbgrader(course: Path, *args: str, sandbox: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` with this Python in ``course``; its log is captured and returned.
-
-    The environment's ``bin`` folder goes first on ``PATH``: nbgrader runs the ``alembic``
-    command from there when it creates its database. ``sandbox=False`` sets
-    ``CNNCOURSE_NO_SANDBOX=1``: the course's config then runs notebooks unconfined.
-    """
+def nbgrader_env(sandbox: bool = True) -> dict[str, str]:
+    """The environment nbgrader runs in. The environment's ``bin`` folder goes first on
+    ``PATH``: nbgrader runs the ``alembic`` command from there when it creates its database.
+    ``sandbox=False`` sets ``CNNCOURSE_NO_SANDBOX=1``: the course's config then runs notebooks
+    unconfined."""
     env = dict(os.environ)
     if not sandbox:
         env["CNNCOURSE_NO_SANDBOX"] = "1"
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                          capture_output=True, text=True)
+    return env
+
+
+def run_nbgrader(course: Path, *args: str, sandbox: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` with this Python in ``course`` (in ``nbgrader_env(sandbox)``);
+    its log is captured and returned."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
+                          env=nbgrader_env(sandbox), capture_output=True, text=True)
 
 
 def _echo(result: subprocess.CompletedProcess, verbose: bool) -> None:
@@ -170,22 +178,49 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"nothing to grade: put submissions in {course / 'submitted'}/<student>/"
               "<assignment>/")
         return 0
-    if args.no_sandbox:
-        print("cnncourse exercises: warning: --no-sandbox: student code runs with your rights "
-              "and can read and change the course folder (gradebook included)", file=sys.stderr)
-    else:
-        from .sandbox import problem  # jupyter_client and nbgrader: only when grading
+    pairs = [(name, folder.parent.name) for name, folders in submissions.items()
+             for folder in folders]
+    jobs = min(args.jobs, len(pairs))
+    # The workers start now: their imports overlap the checks below.
+    with Workers(course, nbgrader_env(not args.no_sandbox), jobs if jobs > 1 else 0) as workers:
+        if args.no_sandbox:
+            print("cnncourse exercises: warning: --no-sandbox: student code runs with your "
+                  "rights and can read and change the course folder (gradebook included)",
+                  file=sys.stderr)
+        else:
+            from .sandbox import problem  # jupyter_client and nbgrader: only when grading
 
-        why = problem()
-        if why:
-            raise CommandError(f"{why}; or grade without it: --no-sandbox")
-    broken = {}
-    for name, folders in submissions.items():
-        for folder in folders:
-            for notebook in sorted(folder.glob("*.ipynb")):
-                problem = check_submission(notebook)
-                if problem:
-                    broken[folder.parent.name, name] = problem
+            why = problem()
+            if why:
+                raise CommandError(f"{why}; or grade without it: --no-sandbox")
+        broken = {}
+        for name, folders in submissions.items():
+            for folder in folders:
+                for notebook in sorted(folder.glob("*.ipynb")):
+                    problem = check_submission(notebook)
+                    if problem:
+                        broken[folder.parent.name, name] = problem
+        start = time.perf_counter()
+        if jobs > 1:
+            failed = _grade_in_parallel(workers, pairs, jobs, broken, args)
+        else:
+            failed = _grade_serially(course, submissions, ids, broken, args)
+    graded = len(pairs) - len(failed)
+    print(f"graded {graded} of {len(pairs)} submissions in {time.perf_counter() - start:.0f} s"
+          f" ({jobs} at a time)")
+    for line in failed:
+        print(f"cnncourse exercises: error: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _resubmit(student: str, name: str, why: str) -> str:
+    return (f"student {student}, {name}: {why}; ask them to submit the notebook again (the "
+            "others were graded)")
+
+
+def _grade_serially(course: Path, submissions: dict[str, list[Path]], ids: list[str],
+                    broken: dict, args: argparse.Namespace) -> list[str]:
+    """One ``nbgrader autograde`` per assignment id; the scores printed after each run."""
     results = [run_nbgrader(course, "autograde", assignment_id, "--force",
                             sandbox=not args.no_sandbox) for assignment_id in ids]
     for result in results:
@@ -196,8 +231,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         for folder in folders:
             student = folder.parent.name
             if (student, name) in broken:
-                failed.append(f"student {student}, {name}: {broken[student, name]}; ask them "
-                              "to submit the notebook again (the others were graded)")
+                failed.append(_resubmit(student, name, broken[student, name]))
             elif student in graded and (course / "autograded" / student / name).is_dir():
                 s = graded[student]
                 print(f"{name}: {student} {s.score:g} / {s.max_score:g}")
@@ -205,9 +239,32 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 failed.append(f"student {student}, {name}: nbgrader could not grade it "
                               f"({_last_error(results[-1])}); rerun with --verbose for the "
                               "log")
-    for line in failed:
-        print(f"cnncourse exercises: error: {line}", file=sys.stderr)
-    return 1 if failed else 0
+    return failed
+
+
+def _grade_in_parallel(workers: Workers, pairs: list[tuple[str, str]], jobs: int,
+                       broken: dict, args: argparse.Namespace) -> list[str]:
+    """``jobs`` submissions at a time (``parallel``); each score printed as it is saved."""
+    course, failed = workers.course, []
+
+    def done(outcome: Outcome) -> None:
+        name, student = outcome.assignment, outcome.student
+        if args.verbose:
+            sys.stderr.write(outcome.log)
+        graded = outcome.problem is None and (course / "autograded" / student / name).is_dir()
+        score = next((s for s in gradebook_scores(course, name) if s.student == student), None)
+        if graded and score is not None:
+            print(f"{name}: {student} {score.score:g} / {score.max_score:g}", flush=True)
+            return
+        print(f"{name}: {student} not graded (see below)", flush=True)
+        if (student, name) in broken:
+            failed.append(_resubmit(student, name, broken[student, name]))
+        else:
+            failed.append(f"student {student}, {name}: {outcome.problem or 'no score saved'}; "
+                          "rerun with --verbose for the log")
+
+    grade_class(workers, pairs, jobs, done)
+    return failed
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -227,10 +284,13 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     target = Path(args.to).expanduser().resolve() if args.to else course / "grades.csv"
+    lms = (Path(args.lms).expanduser().resolve() if args.lms
+           else target.with_name(f"{target.stem}_lms.csv"))
     if not (course / "gradebook.db").is_file():
         raise CommandError("nothing graded yet: run 'cnncourse exercises grade' first")
-    if not target.parent.is_dir():
-        raise CommandError(f"folder {target.parent} does not exist; choose another --to")
+    for path, option in ((target, "--to"), (lms, "--lms")):
+        if not path.parent.is_dir():
+            raise CommandError(f"folder {path.parent} does not exist; choose another {option}")
     result = run_nbgrader(course, "export", "--to", str(target))
     _echo(result, args.verbose)
     if result.returncode != 0 or not target.is_file():
@@ -240,8 +300,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         if scores:
             mean = sum(s.score for s in scores) / len(scores)
             print(f"{name}: {len(scores)} graded, mean {mean:.1f} / {scores[0].max_score:g}")
+    from .lms import write_lms_csv
+
+    students = write_lms_csv(course / "gradebook.db", lms)
     print(f"scores of every student and assignment: {target}")
+    print(f"one row per student, one column per assignment (for an LMS): {lms} ({students} "
+          "students)")
     return 0
+
+
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs must be a whole number, got {text!r}") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be 1 (one at a time) or more, got {jobs}")
+    return jobs
 
 
 def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -255,7 +330,8 @@ def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
         "release": (cmd_release, "generate the student versions into release/"),
         "grade": (cmd_grade, "autograde every submission in submitted/<student>/<assignment>/"),
         "feedback": (cmd_feedback, "write feedback HTML for every graded submission"),
-        "report": (cmd_report, "export every score to a CSV file"),
+        "report": (cmd_report, "export every score to CSV files (nbgrader's, and one for an "
+                               "LMS)"),
     }
     for action, (func, help_text) in commands.items():
         sub = actions.add_parser(action, help=help_text, description=help_text[0].upper()
@@ -264,11 +340,17 @@ def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
             sub.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
                              help="assignments to process (default: all in source/)")
         else:
-            sub.add_argument("--to", metavar="FILE", help="the CSV file (default: "
-                             "grades.csv in the course folder)")
+            sub.add_argument("--to", metavar="FILE", help="nbgrader's CSV export, one row "
+                             "per student and assignment (default: grades.csv in the course "
+                             "folder)")
+            sub.add_argument("--lms", metavar="FILE", help="the CSV for an LMS gradebook, one "
+                             "row per student (default: beside --to, NAME_lms.csv)")
         if action == "grade":
             sub.add_argument("--no-sandbox", action="store_true",
                              help="run the notebooks unconfined (only for code you trust)")
+            sub.add_argument("--jobs", type=_jobs, default=default_jobs(), metavar="N",
+                             help="grade N submissions at a time (default: the cores, "
+                                  f"{default_jobs()} here)")
         sub.add_argument("--course", metavar="DIR", help="the nbgrader course folder")
         sub.add_argument("--verbose", action="store_true", help="show nbgrader's log")
         sub.set_defaults(func=func)
