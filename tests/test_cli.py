@@ -111,6 +111,8 @@ def test_python_dash_m_runs_the_command(module):
     (["dashboard", "kernel", "--cull-idle", "-5"], ["--cull-idle", "0 (keep kernels) or more"]),
     (["dashboard", "kernel", "--max-kernels", "many"], ["--max-kernels", "whole number"]),
     (["dashboard", "kernel", "--max-kernels", "-1"], ["--max-kernels", "0 (no cap) or more"]),
+    (["exercises", "grade", "--jobs", "two"], ["--jobs", "whole number"]),
+    (["exercises", "grade", "--jobs", "0"], ["--jobs", "1 (one at a time) or more"]),
     (["data"], ["choose a command: download or info"]),
     (["data", "fetch"], ["invalid choice"]),
     (["data", "info", "--root", "/no/such/folder/anywhere"], ["does not exist", "--root"]),

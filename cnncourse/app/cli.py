@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .._checks import first_line
 from .errors import CommandError
+from .options import whole_number
 from .serve import DEFAULT_CULL_IDLE_S, DEFAULT_LAB_DIR, DEFAULT_PORT, cmd_dashboard, cmd_lab
 
 
@@ -44,24 +45,8 @@ def _port(text: str) -> int:
     return port
 
 
-def _count(option: str, unit: str, zero: str) -> Callable[[str], int]:
-    """An argument type: a whole number, 0 or more (0 means ``zero``)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} must be a whole number{unit}, "
-                                             f"got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{option} must be 0 ({zero}) or more, got {value}")
-        return value
-
-    return parse
-
-
-_cull_idle = _count("--cull-idle", " of seconds", "keep kernels")
-_max_kernels = _count("--max-kernels", "", "no cap")
+_cull_idle = whole_number("--cull-idle", 0, "keep kernels", unit=" of seconds")
+_max_kernels = whole_number("--max-kernels", 0, "no cap")
 
 
 # ----------------------------------------------------------------------------- data

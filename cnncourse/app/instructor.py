@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CommandError
+from .options import whole_number
 from .parallel import Outcome, Workers, default_jobs, grade_class
 
 CONFIG_FILE = "nbgrader_config.py"
@@ -309,14 +310,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jobs(text: str) -> int:
-    try:
-        jobs = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--jobs must be a whole number, got {text!r}") from None
-    if jobs < 1:
-        raise argparse.ArgumentTypeError(f"--jobs must be 1 (one at a time) or more, got {jobs}")
-    return jobs
+_jobs = whole_number("--jobs", 1, "one at a time")
 
 
 def add_exercises_parser(subparsers: Any) -> argparse.ArgumentParser:
