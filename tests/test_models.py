@@ -1,4 +1,4 @@
-"""cnncourse.models: the lesson CNN."""
+"""cnncourse.models: the lesson CNN and the global-average-pooling CNN."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from cnncourse.arithmetic import count_parameters, shape_table
-from cnncourse.models import conv_block, simple_cnn
+from cnncourse.models import conv_block, gap_cnn, simple_cnn
 
 
 def _block_outputs(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
@@ -111,3 +111,30 @@ def test_conv_block_options():
     assert list(dict(block.named_children())) == ["conv"]
     assert block.conv.padding == (2, 2) and block.conv.stride == (2, 2)
     assert block(torch.zeros(1, 3, 9, 9)).shape == (1, 4, 5, 5)
+
+
+def test_gap_cnn_ends_in_class_maps_averaged_to_scores():
+    model = gap_cnn(seed=0).eval()
+    shapes = _block_outputs(model, torch.zeros(2, 1, 28, 28))
+    assert shapes["block3"] == (2, 64, 7, 7)  # the last block keeps the 7x7 map
+    assert shapes["classifier"] == (2, 10, 7, 7)
+    assert shapes["flatten"] == (2, 10)
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        features = model[:3](x)
+        maps = model.classifier(features)
+        assert torch.allclose(model(x), maps.mean(dim=(2, 3)), atol=1e-6)
+        # Any input size: a 40x40 image still gives one score per class.
+        assert model(torch.randn(1, 1, 40, 40)).shape == (1, 10)
+
+
+def test_gap_cnn_options_and_bad_arguments():
+    model = gap_cnn((4, 8), batchnorm=False, n_classes=3, in_channels=3, seed=1)
+    assert model.block1.conv.bias is not None and not hasattr(model.block1, "bn")
+    assert model.block1.conv.stride == (2, 2) and model.block2.conv.stride == (1, 1)
+    assert model(torch.zeros(1, 3, 28, 28)).shape == (1, 3)
+    assert torch.equal(gap_cnn(seed=5).block1.conv.weight, gap_cnn(seed=5).block1.conv.weight)
+    with pytest.raises(ValueError, match="channels"):
+        gap_cnn(())
+    with pytest.raises(ValueError, match="n_classes"):
+        gap_cnn(n_classes=1)
