@@ -1,8 +1,9 @@
 """The lesson CNN (stride-2 convolution blocks, as in the fastai chapter on convolutions) and
 a CNN with a global-average-pooling head (``gap_cnn``).
 
-In the lesson CNN each block halves the image (28 -> 14 -> 7 -> 4 -> 2 -> 1) while the channels grow; the last
-block turns the 1x1 map into one score per class and ``Flatten`` makes it ``[N, n_classes]``.
+In the lesson CNN each block halves the image (28 -> 14 -> 7 -> 4 -> 2 -> 1) while the
+channels grow; the last block turns the 1x1 map into one score per class and ``Flatten``
+makes it ``[N, n_classes]``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ def conv_block(in_channels: int, out_channels: int, kernel_size: int = 3,
     return nn.Sequential(layers)
 
 
+def _widths(channels: Sequence[int], example: str) -> list[int]:
+    if isinstance(channels, (int, str)) or not isinstance(channels, Sequence) or not channels:
+        raise ValueError(f"channels must be a non-empty list of ints, e.g. {example}, "
+                         f"got {channels!r}")
+    return [as_int(c, "channels", minimum=1) for c in channels]
+
+
+def _sizes(first_kernel_size: int, kernel_size: int, n_classes: int,
+           in_channels: int) -> tuple[int, int, int, int]:
+    return (as_int(first_kernel_size, "first_kernel_size", minimum=1),
+            as_int(kernel_size, "kernel_size", minimum=1),
+            as_int(n_classes, "n_classes", minimum=2),
+            as_int(in_channels, "in_channels", minimum=1))
+
+
 class SimpleCNN(nn.Sequential):
     """An ``nn.Sequential`` whose printout starts with its parameter count."""
 
@@ -56,14 +72,9 @@ def simple_cnn(channels: Sequence[int] = (8, 16, 32, 64), batchnorm: bool = True
       ``[N, n_classes]``.
     - ``seed`` makes the initial weights repeatable (without touching torch's global RNG).
     """
-    if isinstance(channels, (int, str)) or not isinstance(channels, Sequence) or not channels:
-        raise ValueError(f"channels must be a non-empty list of ints, e.g. (8, 16, 32, 64), "
-                         f"got {channels!r}")
-    widths = [as_int(c, "channels", minimum=1) for c in channels]
-    first_kernel_size = as_int(first_kernel_size, "first_kernel_size", minimum=1)
-    kernel_size = as_int(kernel_size, "kernel_size", minimum=1)
-    n_classes = as_int(n_classes, "n_classes", minimum=2)
-    in_channels = as_int(in_channels, "in_channels", minimum=1)
+    widths = _widths(channels, "(8, 16, 32, 64)")
+    first_kernel_size, kernel_size, n_classes, in_channels = _sizes(
+        first_kernel_size, kernel_size, n_classes, in_channels)
     input_size = as_int(input_size, "input_size", minimum=1)
 
     with torch.random.fork_rng(devices=[]):
@@ -98,14 +109,9 @@ def gap_cnn(channels: Sequence[int] = (16, 32, 64), batchnorm: bool = True,
     - Unlike ``simple_cnn``'s head, nothing here depends on the input's size.
     - ``seed`` makes the initial weights repeatable (without touching torch's global RNG).
     """
-    if isinstance(channels, (int, str)) or not isinstance(channels, Sequence) or not channels:
-        raise ValueError(f"channels must be a non-empty list of ints, e.g. (16, 32, 64), "
-                         f"got {channels!r}")
-    widths = [as_int(c, "channels", minimum=1) for c in channels]
-    first_kernel_size = as_int(first_kernel_size, "first_kernel_size", minimum=1)
-    kernel_size = as_int(kernel_size, "kernel_size", minimum=1)
-    n_classes = as_int(n_classes, "n_classes", minimum=2)
-    in_channels = as_int(in_channels, "in_channels", minimum=1)
+    widths = _widths(channels, "(16, 32, 64)")
+    first_kernel_size, kernel_size, n_classes, in_channels = _sizes(
+        first_kernel_size, kernel_size, n_classes, in_channels)
 
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
