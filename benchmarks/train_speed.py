@@ -1,31 +1,29 @@
-"""Training speed: cnncourse's in-memory Learner against a tutorial-style DataLoader loop.
+"""Time to accuracy: how long the lesson recipe and a tutorial loop take to reach 99 %.
 
-    python benchmarks/train_speed.py [--data DIR] [--epochs N] [--threads T]
-        [--max-lr LR] [--batch-size B] [--channels 8,16,32,64] [--seed S] [--skip-tutorial]
+    python benchmarks/train_speed.py [--data DIR] [--runs 3] [--threads T] [--target 0.990]
+        [--tutorial-runs 1] [--tutorial-epochs 10] [--skip-tutorial]
 
-Both runs train the same ``simple_cnn`` (same seed, so the same initial weights) with the same
-1-cycle schedule, batch size, epochs and augmentation (a random shift of up to one pixel), all
-from ``training.LESSON_DEFAULTS``; what differs is the data path:
+Both train the same ``simple_cnn`` (``LESSON_DEFAULTS["channels"]``) on the 8,000 / 2,000 MNIST
+split and are validated after every epoch; the time to accuracy is the wall time from the
+start of the run (data already loaded, model not yet built) to the end of the first validation
+at or above ``--target``.
 
-- cnncourse: the images stay one uint8 tensor; each batch is an index selection turned into
-  normalised floats in one go (``data.Batches``), shifted as a whole batch (``RandomShift``);
-  on a CPU the Learner also switches the model to the channels-last memory layout.
-- tutorial: a torchvision-style ``Dataset`` that makes a PIL image of every digit and applies
-  ``RandomCrop(28, padding=1)``, ``ToTensor()`` and ``Normalize`` to it, batched by a
-  ``DataLoader`` (no worker processes, as in the PyTorch MNIST example on a CPU). It drops the
-  last incomplete batch so that both runs take the same number of optimizer steps.
+- lesson: ``lesson_learner`` trained with ``fit_one_cycle`` at ``LESSON_DEFAULTS`` (the
+  images stay one uint8 tensor; each batch is an index selection normalised in one go and
+  shifted as a whole batch).
+- tutorial: the textbook loop: a ``Dataset`` that makes a PIL image of each digit and applies
+  ``ToTensor()`` and ``Normalize``, a ``DataLoader`` of batch 64, SGD with momentum and
+  ``OneCycleLR`` over ``--tutorial-epochs`` (10) epochs, validated after each epoch.
 
-A third run trains the lesson CNN without batch norm on the same budget (``no_bn_acc``).
-``*_data_s_per_epoch`` time the data paths alone (one pass over the training images, no model).
+Each run is its own process (``--worker``), so neither warms the other's caches. The lesson
+recipe runs ``--runs`` times with seeds 0, 1, ...; its time is their median. In the same
+benchmark run, the achieved GFLOP/s of the lesson's training steps (floating-point operations
+of one step counted by ``torch.utils.flop_counter``, times the steps, over the time spent in
+training steps) and the machine's peak (the best of a few large float32 matrix products at the
+same thread count) say how far from the physical limit the training runs.
 
-Threads: by default ``LESSON_DEFAULTS["threads"]`` (one) CPU thread for every run. On a
-machine whose cores are shared with other work, more threads than free cores make PyTorch's CPU
-kernels wait on each other and slow down many times over; ``--threads 0`` keeps PyTorch's own
-choice. ``cnncourse_cpu_s`` is the CPU time of the cnncourse training: with one thread, about
-its wall time on an idle machine.
-
-Prints one JSON line. Data: ``--data``, else ``$CNNCOURSE_DATA``, else ``../shared/data/mnist``
-next to the repository (the 10,000 MNIST test images: 8,000 to train, 2,000 to validate).
+Threads: ``LESSON_DEFAULTS["threads"]`` unless ``--threads`` (0: torch's own choice). Prints one
+JSON line. Data: ``--data``, else ``$CNNCOURSE_DATA``, else ``../shared/data/mnist``.
 """
 
 from __future__ import annotations
@@ -33,6 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,35 +42,60 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from cnncourse.data import Batches, load_mnist, random_shift
+from cnncourse.callbacks import Callback
+from cnncourse.data import load_mnist
 from cnncourse.models import simple_cnn
-from cnncourse.training import LESSON_DEFAULTS, TrainingDiverged, default_device, lesson_learner
+from cnncourse.training import LESSON_DEFAULTS, default_device, lesson_learner
 
 REPO = Path(__file__).resolve().parents[1]
+TUTORIAL = {"batch_size": 64, "max_lr": 0.06}  # the textbook MNIST recipe
 
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("CNNCOURSE_DATA") or REPO.parent / "shared" / "data" / "mnist")
 
 
-def run_cnncourse(data, settings: dict, device: torch.device, batchnorm: bool = True,
-                  ) -> tuple[float, float, str, float]:
-    """Seconds for the whole training (Learner built, fit, validated), accuracy, status, and
-    the CPU seconds it used (with one thread: its wall time on an otherwise idle machine)."""
-    start, cpu_start = time.perf_counter(), time.process_time()
-    learn = lesson_learner(data, batchnorm=batchnorm, seed=settings["seed"],
-                           channels=settings["channels"], batch_size=settings["batch_size"],
-                           device=device, progress=False, threads=None)  # set in main()
-    try:
-        learn.fit_one_cycle(settings["epochs"], settings["max_lr"])
-    except TrainingDiverged:
-        pass
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    accuracy = (learn.recorder.valid_accuracy[-1] if learn.status == "finished"
-                else learn.validate()["accuracy"])
-    return seconds, accuracy, learn.status, cpu_seconds
+class EpochClock(Callback):
+    """Wall time at the end of each epoch's validation, and the time spent in training steps."""
+
+    def __init__(self, start: float) -> None:
+        self.start, self.marks, self.step_seconds = start, [], 0.0
+
+    def before_epoch(self) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def after_batch(self) -> None:
+        self.last_step_end = time.perf_counter()
+
+    def after_epoch(self) -> None:
+        self.step_seconds += self.last_step_end - self.epoch_start
+        accuracy = self.learner.valid_metrics["accuracy"]
+        self.marks.append([round(time.perf_counter() - self.start, 4), accuracy])
+
+
+def step_flops(model: torch.nn.Module, batch_size: int, device: torch.device) -> int:
+    """Floating-point operations of one training step (forward and backward) of ``model``."""
+    x = torch.randn(batch_size, 1, 28, 28, device=device)
+    y = torch.zeros(batch_size, dtype=torch.int64, device=device)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def lesson_run(data, seed: int, device: torch.device) -> dict:
+    start = time.perf_counter()
+    clock = EpochClock(start)
+    learn = lesson_learner(data, seed=seed, device=device, progress=False, callbacks=[clock],
+                           threads=None)  # the threads are set in main()
+    learn.fit_one_cycle(LESSON_DEFAULTS["epochs"], LESSON_DEFAULTS["max_lr"])
+    total = time.perf_counter() - start
+    flops = step_flops(learn.model, LESSON_DEFAULTS["batch_size"], device) * learn.step
+    return {"marks": clock.marks, "total_s": total, "step_s": clock.step_seconds,
+            "flops": flops, "steps": learn.step}
 
 
 class TutorialMNIST(Dataset):
@@ -86,57 +112,27 @@ class TutorialMNIST(Dataset):
         return self.transform(image), int(self.labels[i])
 
 
-def tutorial_loaders(data, settings: dict) -> tuple[DataLoader, DataLoader]:
-    """The tutorial's data path: PIL image -> RandomCrop -> ToTensor -> Normalize, per image."""
-    to_tensor = [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
-    shift = LESSON_DEFAULTS["max_shift"]
-    augment = [transforms.RandomCrop(28, padding=shift)] if shift else []
-    train_loader = DataLoader(TutorialMNIST(data.train_x, data.train_y,
-                                            transforms.Compose(augment + to_tensor)),
-                              batch_size=settings["batch_size"], shuffle=True,
-                              drop_last=True,
-                              generator=torch.Generator().manual_seed(settings["seed"]))
-    valid_loader = DataLoader(TutorialMNIST(data.valid_x, data.valid_y,
-                                            transforms.Compose(to_tensor)),
+def tutorial_run(data, seed: int, device: torch.device, epochs: int) -> dict:
+    """The textbook loop, validated after every epoch."""
+    start = time.perf_counter()
+    to_tensor = transforms.Compose([transforms.ToTensor(),
+                                    transforms.Normalize((0.1307,), (0.3081,))])
+    train_loader = DataLoader(TutorialMNIST(data.train_x, data.train_y, to_tensor),
+                              batch_size=TUTORIAL["batch_size"], shuffle=True,
+                              generator=torch.Generator().manual_seed(seed))
+    valid_loader = DataLoader(TutorialMNIST(data.valid_x, data.valid_y, to_tensor),
                               batch_size=1000)
-    return train_loader, valid_loader
-
-
-def data_pass_seconds(data, settings: dict) -> tuple[float, float]:
-    """One epoch of training batches, without a model: cnncourse's path, then the tutorial's."""
-    generator = torch.Generator().manual_seed(settings["seed"])
-    batches = Batches(data.train_x, data.train_y, settings["batch_size"], data.mean, data.std,
-                      shuffle=True, generator=generator)
-    black = -data.mean / data.std
-    start = time.perf_counter()
-    for images, _ in batches:
-        random_shift(images, LESSON_DEFAULTS["max_shift"], black, generator)
-    ours = time.perf_counter() - start
-    train_loader, _ = tutorial_loaders(data, settings)
-    start = time.perf_counter()
-    for _ in train_loader:
-        pass
-    return ours, time.perf_counter() - start
-
-
-def run_tutorial(data, settings: dict, device: torch.device) -> tuple[float, float]:
-    """Seconds and final validation accuracy of the tutorial-style loop."""
-    epochs, max_lr, seed = settings["epochs"], settings["max_lr"], settings["seed"]
-    torch.manual_seed(seed)  # RandomCrop draws from torch's global generator
-    start = time.perf_counter()
-    train_loader, valid_loader = tutorial_loaders(data, settings)
-    model = simple_cnn(settings["channels"], seed=seed).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=max_lr, momentum=0.9)
+    model = simple_cnn(LESSON_DEFAULTS["channels"], seed=seed).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=TUTORIAL["max_lr"], momentum=0.9)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr, total_steps=epochs * len(train_loader))
-    accuracy = 0.0
+        optimizer, TUTORIAL["max_lr"], total_steps=epochs * len(train_loader))
+    marks = []
     for _ in range(epochs):
         model.train()
         for images, labels in train_loader:
             images, labels = images.to(device), labels.to(device)
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(images), labels)
-            loss.backward()
+            F.cross_entropy(model(images), labels).backward()
             optimizer.step()
             scheduler.step()
         model.eval()
@@ -145,60 +141,110 @@ def run_tutorial(data, settings: dict, device: torch.device) -> tuple[float, flo
             for images, labels in valid_loader:
                 images, labels = images.to(device), labels.to(device)
                 correct += (model(images).argmax(dim=1) == labels).sum().item()
-        accuracy = correct / len(valid_loader.dataset)
-    return time.perf_counter() - start, accuracy
+        marks.append([round(time.perf_counter() - start, 4), correct / len(data.valid_y)])
+    return {"marks": marks, "total_s": time.perf_counter() - start}
+
+
+def peak_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """The best GFLOP/s of a large float32 matrix product on the CPU: the machine's limit."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def time_to(marks: list, target: float) -> float | None:
+    """Seconds to the first validation at or above ``target`` (``None``: never reached)."""
+    return next((seconds for seconds, accuracy in marks if accuracy >= target), None)
+
+
+def set_threads(threads: int) -> None:
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One run in this process; prints its JSON."""
+    set_threads(args.threads)
+    device = torch.device(args.device) if args.device else default_device()
+    data = load_mnist(args.data or default_data_dir(), download=False)
+    if args.worker == "lesson":
+        result = lesson_run(data, args.seed, device)
+    elif args.worker == "tutorial":
+        result = tutorial_run(data, args.seed, device, args.tutorial_epochs)
+    else:
+        result = {"peak_gflops": peak_gflops()}
+    result["data"] = data.source
+    print(json.dumps(result))
+
+
+def spawn(args: argparse.Namespace, kind: str, seed: int = 0) -> dict:
+    command = [sys.executable, __file__, "--worker", kind, "--seed", str(seed),
+               "--threads", str(args.threads), "--tutorial-epochs", str(args.tutorial_epochs)]
+    if args.data:
+        command += ["--data", str(args.data)]
+    if args.device:
+        command += ["--device", args.device]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="folder with MNIST IDX files")
-    parser.add_argument("--epochs", type=int, default=LESSON_DEFAULTS["epochs"])
-    parser.add_argument("--max-lr", type=float, default=LESSON_DEFAULTS["max_lr"])
+    parser.add_argument("--runs", type=int, default=3, help="runs of the lesson recipe")
+    parser.add_argument("--tutorial-runs", type=int, default=1)
+    parser.add_argument("--tutorial-epochs", type=int, default=10)
+    parser.add_argument("--target", type=float, default=0.990)
     parser.add_argument("--threads", type=int, default=LESSON_DEFAULTS["threads"],
                         help="torch CPU threads for all runs (0: torch's own choice)")
-    parser.add_argument("--batch-size", type=int, default=LESSON_DEFAULTS["batch_size"])
-    parser.add_argument("--channels", default=",".join(map(str, LESSON_DEFAULTS["channels"])),
-                        help="comma-separated, e.g. 8,16,32,64")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="default: CUDA, else MPS, else CPU")
-    parser.add_argument("--skip-tutorial", action="store_true",
-                        help="only the cnncourse runs (for tuning the lesson settings)")
+    parser.add_argument("--skip-tutorial", action="store_true")
+    parser.add_argument("--worker", choices=["lesson", "tutorial", "peak"], help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device) if args.device else default_device()
-    settings = {"channels": tuple(int(c) for c in args.channels.split(",")),
-                "batch_size": args.batch_size, "epochs": args.epochs, "max_lr": args.max_lr,
-                "seed": args.seed}
-    wall = time.perf_counter()
-    load_before = os.getloadavg()[0]  # other processes sharing the CPU slow every figure
-    data = load_mnist(args.data or default_data_dir(), download=False)
-    ours_s, ours_acc, _, ours_cpu_s = run_cnncourse(data, settings, device)
-    if args.skip_tutorial:
-        tutorial_s, tutorial_acc = float("nan"), float("nan")
-    else:
-        tutorial_s, tutorial_acc = run_tutorial(data, settings, device)
-    _, no_bn_acc, no_bn_status, _ = run_cnncourse(data, settings, device, batchnorm=False)
-    ours_data_s, tutorial_data_s = data_pass_seconds(data, settings)
-    epochs = args.epochs
+    if args.worker:
+        worker(args)
+        return {}
+    wall, load_before = time.perf_counter(), os.getloadavg()[0]
+    lessons = [spawn(args, "lesson", seed) for seed in range(args.runs)]
+    tutorials = ([] if args.skip_tutorial else
+                 [spawn(args, "tutorial", seed) for seed in range(args.tutorial_runs)])
+    peak = spawn(args, "peak")["peak_gflops"]
+
+    lesson_times = [time_to(run["marks"], args.target) for run in lessons]
+    reached = [t for t in lesson_times if t is not None]
+    lesson_s = statistics.median(reached) if len(reached) == len(lessons) else None
+    tutorial_times = [time_to(run["marks"], args.target) for run in tutorials]
+    tutorial_reached = [t for t in tutorial_times if t is not None]
+    tutorial_s = (statistics.median(tutorial_reached)
+                  if tutorials and len(tutorial_reached) == len(tutorials) else None)
+    gflops = sum(r["flops"] for r in lessons) / sum(r["step_s"] for r in lessons) / 1e9
     result = {
-        "cnncourse_s_per_epoch": round(ours_s / epochs, 4),
-        "tutorial_s_per_epoch": round(tutorial_s / epochs, 4),
-        "speedup": round(tutorial_s / ours_s, 2),
-        "cnncourse_valid_acc": round(ours_acc, 4),
-        "tutorial_valid_acc": round(tutorial_acc, 4),
-        "total_s": round(ours_s, 3),
-        "cnncourse_cpu_s": round(ours_cpu_s, 3),
-        "cnncourse_data_s_per_epoch": round(ours_data_s, 4),
-        "tutorial_data_s_per_epoch": round(tutorial_data_s, 4),
-        "bn_acc": round(ours_acc, 4),
-        "no_bn_acc": round(no_bn_acc, 4),
-        "no_bn_status": no_bn_status,
-        "settings": settings,
-        "threads": torch.get_num_threads(),
-        "device": str(device),
+        "cnncourse_time_to_990_s": None if lesson_s is None else round(lesson_s, 3),
+        "tutorial_time_to_990_s": None if tutorial_s is None else round(tutorial_s, 3),
+        "time_to_accuracy_ratio": (round(tutorial_s / lesson_s, 2)
+                                   if lesson_s and tutorial_s else None),
+        "cnncourse_final_acc": [run["marks"][-1][1] for run in lessons],
+        "tutorial_final_acc": [run["marks"][-1][1] for run in tutorials],
+        "cnncourse_times_to_990_s": lesson_times,
+        "cnncourse_total_s": [round(run["total_s"], 3) for run in lessons],
+        "tutorial_total_s": [round(run["total_s"], 3) for run in tutorials],
+        "cnncourse_epochs": [[round(t, 3), a] for t, a in lessons[0]["marks"]],
+        "tutorial_epochs": tutorials[0]["marks"] if tutorials else [],
+        "gflops": round(gflops, 2),
+        "peak_gflops": round(peak, 2),
+        "fraction_of_peak": round(gflops / peak, 3),
+        "target": args.target,
+        "recipe": {k: v for k, v in LESSON_DEFAULTS.items()},
+        "tutorial_recipe": {**TUTORIAL, "epochs": args.tutorial_epochs},
+        "threads": args.threads or torch.get_num_threads(),
         "torch": torch.__version__,
-        "data": data.source,
+        "data": lessons[0]["data"],
         "benchmark_wall_s": round(time.perf_counter() - wall, 2),
         "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
