@@ -16,11 +16,12 @@ at or above ``--target``.
   ``OneCycleLR`` over ``--tutorial-epochs`` (10) epochs, validated after each epoch.
 
 Each run is its own process (``--worker``), so neither warms the other's caches. The lesson
-recipe runs ``--runs`` times with seeds 0, 1, ...; its time is their median. In the same
-benchmark run, the achieved GFLOP/s of the lesson's training steps (floating-point operations
-of one step counted by ``torch.utils.flop_counter``, times the steps, over the time spent in
-training steps) and the machine's peak (the best of a few large float32 matrix products at the
-same thread count) say how far from the physical limit the training runs.
+recipe runs ``--runs`` times with seeds 0, 1, ...; its time is their median (a run that never
+reaches the target counts as endless). In the same benchmark run, the achieved GFLOP/s of the
+lesson's training steps (floating-point operations of one step counted by
+``torch.utils.flop_counter``, times the steps, over the time spent in training steps) and the
+machine's peak (the best of a few large float32 matrix products at the same thread count) say
+how far from the physical limit the training runs.
 
 Threads: ``LESSON_DEFAULTS["threads"]`` unless ``--threads`` (0: torch's own choice). Prints one
 JSON line. Data: ``--data``, else ``$CNNCOURSE_DATA``, else ``../shared/data/mnist``.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -162,6 +164,15 @@ def time_to(marks: list, target: float) -> float | None:
     return next((seconds for seconds, accuracy in marks if accuracy >= target), None)
 
 
+def median_time(times: list[float | None]) -> float | None:
+    """The median of the runs' times, a run that never reached the target counting as
+    endless (``None`` when half of the runs or more never reached it)."""
+    if not times:
+        return None
+    median = statistics.median([math.inf if t is None else t for t in times])
+    return None if math.isinf(median) else median
+
+
 def set_threads(threads: int) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
@@ -217,12 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
     peak = spawn(args, "peak")["peak_gflops"]
 
     lesson_times = [time_to(run["marks"], args.target) for run in lessons]
-    reached = [t for t in lesson_times if t is not None]
-    lesson_s = statistics.median(reached) if len(reached) == len(lessons) else None
     tutorial_times = [time_to(run["marks"], args.target) for run in tutorials]
-    tutorial_reached = [t for t in tutorial_times if t is not None]
-    tutorial_s = (statistics.median(tutorial_reached)
-                  if tutorials and len(tutorial_reached) == len(tutorials) else None)
+    lesson_s, tutorial_s = median_time(lesson_times), median_time(tutorial_times)
     gflops = sum(r["flops"] for r in lessons) / sum(r["step_s"] for r in lessons) / 1e9
     result = {
         "cnncourse_time_to_990_s": None if lesson_s is None else round(lesson_s, 3),
