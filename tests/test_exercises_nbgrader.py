@@ -36,6 +36,8 @@ EXERCISES = REPO / "exercises"
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 ASSIGNMENTS = tuple(ps.assignment for ps in PROBLEM_SETS)
 CELL_TIMEOUT = 45  # nbgrader's per-cell limit in this test: ps4's training needs far less
+# ps6's smaller network trains 6 epochs at full resolution: about 75 s on a loaded 2-core machine.
+CELL_TIMEOUTS = {"ps6_design_a_cnn": 150}
 
 # In each assignment, the function that gets an endless loop (its visible test is also edited):
 # the last exercise of its problem set (in ps4, the training).
@@ -66,9 +68,40 @@ WRONG_PS5 = {
                    "    return 0.5\n",
 }
 
+# ps6: a network over the budget, and a loop that does not train.
+WRONG_PS6 = {
+    "build_gap_model": "def build_gap_model():\n"
+                       "    from cnncourse.models import gap_cnn\n"
+                       "    return gap_cnn((16, 32, 64), seed=0)\n",
+    "train_gap_model": "def train_gap_model(model, data):\n"
+                       "    return Learner(model, data, seed=0)\n",
+}
+
 # The problem sets whose notebooks are also submitted by two students who tamper with the
 # grading, each with wrong answers of the right shape.
-WRONG = {"ps1_convolutions": WRONG_PS1, "ps5_backprop": WRONG_PS5}
+WRONG = {"ps1_convolutions": WRONG_PS1, "ps5_backprop": WRONG_PS5, "ps6_design_a_cnn": WRONG_PS6}
+
+UNTRAINED = "    return Learner(model, data, seed=0)\n"
+
+# ps6's students who break its rules, each with new bodies of some functions: the functions
+# that then score 0, and a message their visible test shows.
+CHEATS_PS6 = {
+    "over_budget": ({"build_gap_model": "    from cnncourse.models import gap_cnn\n"
+                                        "    return gap_cnn((16, 32, 64), seed=0)\n",
+                     "train_gap_model": UNTRAINED},
+                    "over the budget of 5,000"),
+    "max_pooling_head": ({"build_gap_model": "    torch.manual_seed(0)\n"
+                                             "    return nn.Sequential(conv_block(1, 8, 3), "
+                                             "conv_block(8, 16, 3), nn.Conv2d(16, 10, 1),\n"
+                                             "                         nn.AdaptiveMaxPool2d(1), "
+                                             "nn.Flatten())\n",
+                          "train_gap_model": UNTRAINED},
+                         "no global average pooling found"),
+    "head_swapped_in_training": ({"train_gap_model": "    model[-2] = nn.AdaptiveMaxPool2d(1)\n"
+                                                     + UNTRAINED},
+                                 "no global average pooling found"),
+}
+CHEATS = {"ps6_design_a_cnn": CHEATS_PS6}
 
 # Submissions that call what an exercise forbids, in the body of these functions, and the
 # guard's message that their visible test must show.
@@ -92,6 +125,9 @@ FORBIDDEN = {
             "yourself"),
     },
 }
+
+# The assignments whose notebook trains a network in a cell of its own, ``training``.
+TRAINED = ("ps4_train_a_cnn", "ps6_design_a_cnn")
 
 # Graded through `cnncourse exercises grade` (the others with nbgrader's own command line).
 VIA_CNNCOURSE = ("ps2_pooling_and_receptive_fields", "ps5_backprop")
@@ -128,31 +164,35 @@ for name in dir(grading):
 # ---------------------------------------------------------------------------------------------
 
 
-def environment() -> dict[str, str]:
+def environment(cell_timeout: int = CELL_TIMEOUT) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env["CNNCOURSE_CELL_TIMEOUT"] = str(CELL_TIMEOUT)
+    env["CNNCOURSE_CELL_TIMEOUT"] = str(cell_timeout)
     env["OMP_NUM_THREADS"] = "1"
     if "CNNCOURSE_DATA" not in env and SHARED_MNIST.is_dir():
         env["CNNCOURSE_DATA"] = str(SHARED_MNIST)
     return env
 
 
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=environment(), capture_output=True, text=True)
+def run(args: list[str], cwd: Path, check: bool = True,
+        cell_timeout: int = CELL_TIMEOUT) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=environment(cell_timeout), capture_output=True,
+                            text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
 
 
-def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "nbgrader", *args], course, check)
+def nbgrader(course: Path, *args: str, check: bool = True,
+             cell_timeout: int = CELL_TIMEOUT) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "nbgrader", *args], course, check, cell_timeout)
 
 
-def cnncourse(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def cnncourse(course: Path, *args: str, check: bool = True,
+              cell_timeout: int = CELL_TIMEOUT) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "cnncourse.app.cli", "exercises", *args,
-                "--course", str(course)], course, check)
+                "--course", str(course)], course, check, cell_timeout)
 
 
 def cell(nb, grade_id: str):
@@ -211,6 +251,11 @@ def make_submissions(course: Path, assignment: str) -> None:
             for function, code in WRONG[assignment].items():
                 cell(nb, function).source = code
             submit(course, student, assignment, nb)
+    for student, (bodies, _) in CHEATS.get(assignment, {}).items():
+        nb = nbformat.from_dict(json.loads(json.dumps(source)))
+        for function, body in bodies.items():
+            replace_body(nb, function, body)
+        submit(course, student, assignment, nb)
 
 
 def graded_assignments(session: pytest.Session) -> tuple[str, ...]:
@@ -242,10 +287,13 @@ def course(tmp_path_factory, request) -> dict:
     # ps2 and ps5 are graded and ps3's feedback generated again through `cnncourse exercises`,
     # which runs the same nbgrader commands; the rest with nbgrader's own command line.
     for assignment in graded:
+        timeout = CELL_TIMEOUTS.get(assignment, CELL_TIMEOUT)
         if assignment in VIA_CNNCOURSE:
-            logs[assignment] = cnncourse(root, "grade", assignment, check=False)
+            logs[assignment] = cnncourse(root, "grade", assignment, check=False,
+                                         cell_timeout=timeout)
         else:
-            logs[assignment] = nbgrader(root, "autograde", assignment, "--force", check=False)
+            logs[assignment] = nbgrader(root, "autograde", assignment, "--force", check=False,
+                                        cell_timeout=timeout)
     nbgrader(root, "generate_feedback", "*", "--force")
     feedback = "ps3_batchnorm_and_one_cycle" if "ps3_batchnorm_and_one_cycle" in graded \
         else graded[-1]
@@ -260,18 +308,22 @@ def course(tmp_path_factory, request) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def max_points(course: Path, assignment: str) -> dict[str, float]:
-    """grade_id -> points of every graded cell, from the source notebook."""
+def max_points(course: Path, assignment: str, manual: bool = False) -> dict[str, float]:
+    """grade_id -> points of every autograded cell (a test cell), from the source notebook;
+    with ``manual``, of the cells graded by hand (written answers) as well."""
     nb = nbformat.read(course / "source" / assignment / f"{assignment}.ipynb", as_version=4)
     return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+            and (manual or c.cell_type == "code")}
 
 
 def scores(course: Path, assignment: str, student: str) -> dict[str, float]:
-    """grade_id -> score of one graded submission, from nbgrader's gradebook."""
+    """grade_id -> score of every autograded cell of one graded submission, from nbgrader's
+    gradebook."""
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         notebook = gb.find_submission_notebook(assignment, assignment, student)
-        return {grade.name: grade.score for grade in notebook.grades}
+        return {grade.name: grade.score for grade in notebook.grades
+                if grade.cell.cell_type == "code"}
 
 
 def function_of(grade_id: str) -> str:
@@ -330,12 +382,13 @@ def test_an_endless_loop_scores_zero_there_and_the_rest_is_graded(course, assign
         assert "passes the hidden tests" in put_back.outputs[0].text
 
 
-def test_ps4_endless_training_is_stopped_by_the_cell_timeout(course):
-    nb = autograded(course["root"], "loop_and_edit", "ps4_train_a_cnn")
+@pytest.mark.parametrize("assignment", TRAINED)
+def test_endless_training_is_stopped_by_the_cell_timeout(course, assignment):
+    nb = autograded(course["root"], "loop_and_edit", assignment)
     training = cell(nb, "training")
     assert [o.ename for o in training.outputs if o.output_type == "error"]
     # the cells after the interrupted one still ran
-    assert cell(nb, "train_model_hidden").outputs
+    assert cell(nb, f"{LOOPING[assignment]}_hidden").outputs
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -388,7 +441,7 @@ def test_feedback_shows_visible_tests_and_scores_but_not_hidden_tests(course, as
     root = course["root"]
     html = feedback_html(root, student, assignment)
     source = nbformat.read(root / "source" / assignment / f"{assignment}.ipynb", as_version=4)
-    total = sum(max_points(root, assignment).values())
+    total = sum(max_points(root, assignment, manual=True).values())
     assert re.search(rf"Score: [\d.]+ / {total:g}", html)
     hidden_seeds = []
     for c in source.cells:
@@ -408,7 +461,7 @@ def test_feedback_shows_visible_tests_and_scores_but_not_hidden_tests(course, as
         assert secret not in html
     assert html.count("# (hidden tests not shown)") == len(
         [c for c in source.cells if "BEGIN HIDDEN TESTS" in c.source])
-    if student == "untouched" and assignment != "ps4_train_a_cnn":
+    if student == "untouched" and assignment not in TRAINED:
         assert "fails a hidden test: raised NotImplementedError" in html
 
 
@@ -430,3 +483,40 @@ def test_the_committed_student_version_is_up_to_date(course, assignment):
     assert committed == (course["root"] / "release" / name).read_text(), (
         f"exercises/release/{name} is out of date: run 'cnncourse exercises release' and "
         "commit the result")
+
+
+@pytest.mark.parametrize("student", CHEATS_PS6)
+@pytest.mark.parametrize("assignment", ["ps6_design_a_cnn"])
+def test_a_network_that_breaks_ps6s_rules_scores_zero_there(course, assignment, student):
+    """Over the budget, a max-pooling head, or a head swapped while training: the tests of
+    the functions that did it score 0, with the check's reason; the others full marks."""
+    bodies, message = CHEATS_PS6[student]
+    expect(course["root"], assignment, student, zero=set(bodies))
+    visible = cell(autograded(course["root"], student, assignment), f"{list(bodies)[0]}_visible")
+    assert message in visible.outputs[-1].evalue
+
+
+@pytest.mark.parametrize("assignment", ["ps6_design_a_cnn"])
+def test_the_written_ablation_waits_for_a_manual_grade(course, assignment):
+    """The ablation is a markdown answer graded by hand: after autograde the gradebook holds
+    the autograded points and says the submission needs manual grading; an unanswered one
+    scores 0 at once; a grader's score then counts in the total."""
+    root = course["root"]
+    [manual] = set(max_points(root, assignment, manual=True)) - set(max_points(root, assignment))
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        solutions = gb.find_submission(assignment, "solutions")
+        grade = gb.find_grade(manual, assignment, assignment, "solutions")
+        assert solutions.needs_manual_grade and grade.needs_manual_grade
+        assert grade.auto_score is None and grade.max_score == 4
+        assert solutions.score == sum(max_points(root, assignment).values()) == 8
+        untouched = gb.find_grade(manual, assignment, assignment, "untouched")
+        assert untouched.auto_score == 0 and not untouched.needs_manual_grade
+        assert not gb.find_submission(assignment, "untouched").needs_manual_grade
+
+        looping = gb.find_grade(manual, assignment, assignment, "loop_and_edit")
+        assert looping.needs_manual_grade
+        looping.manual_score = 3.0  # as formgrader saves a grader's score
+        looping.needs_manual_grade = False
+        gb.db.commit()
+        graded = gb.find_submission(assignment, "loop_and_edit")
+        assert (graded.score, graded.needs_manual_grade) == (2 + 3.0, False)

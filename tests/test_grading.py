@@ -42,7 +42,7 @@ from cnncourse.grading.core import (
     runner,
     tamper,
 )
-from cnncourse.grading.problem_sets import ps1, ps4, ps5
+from cnncourse.grading.problem_sets import ps1, ps4, ps5, ps6
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "exercises" / "source"
@@ -377,7 +377,7 @@ def test_nothing_is_reported_before_tampering():
     (runner, "run_cases"), (exercise, "run_cases"), (checks, "records"),
     (registry, "EXERCISES"), (ps4, "_predict"), (compare.Case, "describe"),
     (exercise.FunctionExercise, "answers"), (ps4.TrainModel, "verify"),
-    (ps5, "_grad"), (ps5.TrainEpoch, "verify"), (runner, "guarded_call"),
+    (ps5, "_grad"), (ps5.TrainEpoch, "verify"), (runner, "guarded_call"), (ps6, "gap_head"),
 ])
 def test_replacing_a_comparison_or_reference_is_detected(monkeypatch, owner, attr):
     grading.seal()
@@ -423,8 +423,8 @@ PROBLEM_SET_MODULES = [importlib.import_module(f"{registry.PROBLEM_SETS_PACKAGE}
 
 
 def test_every_problem_set_module_is_in_the_registry():
-    assert {"ps1", "ps2", "ps3", "ps4", "ps5"} <= {m.__name__.rsplit(".", 1)[-1]
-                                           for m in PROBLEM_SET_MODULES}
+    assert {"ps1", "ps2", "ps3", "ps4", "ps5", "ps6"} <= {m.__name__.rsplit(".", 1)[-1]
+                                                 for m in PROBLEM_SET_MODULES}
     assert tuple(m.PROBLEM_SET for m in PROBLEM_SET_MODULES) == grading.PROBLEM_SETS
     assert set(grading.EXERCISES) == {ex.name for ps in grading.PROBLEM_SETS
                                       for ex in ps.exercises}

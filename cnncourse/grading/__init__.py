@@ -17,8 +17,9 @@ Three guards keep a grade honest:
 
 Two packages: ``core``, the machinery that is the same for every problem set (guards,
 comparisons, records, exercises, the registry, the seal, the checks), and ``problem_sets``,
-the content of each notebook (``ps1`` ... ``ps5``: cases, references, hints, forbidden
-functions; ps4's data split, budget and accuracy; ps5's reference training loop). Each
+the content of each notebook (``ps1`` ... ``ps6``: cases, references, hints, forbidden
+functions; ps4's data split, budget and accuracy; ps5's reference training loop; ps6's
+global-average-pooling head). Each
 problem set declares its exercises and the references they rely on in ``PROBLEM_SET``; the
 registry (``PROBLEM_SETS``, ``EXERCISES``) finds them, and the ``check_<name>`` functions,
 the seal's ``WATCHED`` names and what the autograder re-checks all come from it. Importing

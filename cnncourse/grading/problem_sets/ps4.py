@@ -13,6 +13,7 @@ import base64
 import contextlib
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +72,10 @@ def exercise_data() -> ImageData:
                          f"the training part of: {full.source}"))
 
 
-def accuracy_target() -> float:
-    """``MNIST_TARGET`` on MNIST, ``FALLBACK_TARGET`` on the offline fallback digits."""
-    return MNIST_TARGET if full_data().source.startswith("MNIST") else FALLBACK_TARGET
+def accuracy_target(mnist: float = MNIST_TARGET, fallback: float = FALLBACK_TARGET) -> float:
+    """``mnist`` (ps4: ``MNIST_TARGET``) on MNIST, ``fallback`` on the offline fallback
+    digits."""
+    return mnist if full_data().source.startswith("MNIST") else fallback
 
 
 def graded_images(hidden: bool) -> tuple[torch.Tensor, torch.Tensor, float, float]:
@@ -120,24 +122,29 @@ def _predict(model: nn.Module, images: torch.Tensor, mean: float, std: float) ->
     return torch.cat(predictions)
 
 
-def _budget_problem(n: int) -> str | None:
-    if n > PARAMETER_BUDGET:
-        return (f"the network has {n:,} parameters, over the budget of {PARAMETER_BUDGET:,}: "
+def _budget_problem(n: int, budget: int) -> str | None:
+    if n > budget:
+        return (f"the network has {n:,} parameters, over the budget of {budget:,}: "
                 "use fewer channels (a conv layer has out*in*k*k + out parameters)")
     return None
 
 
-def _within_budget(model: nn.Module) -> int:
-    """The parameter count of ``model``; raises ``CheckFailed`` if it is over the budget."""
+Structure = Callable[[nn.Module], dict]
+"""A check of a network's shape beyond its budget (ps6: the global-average-pooling head): it
+returns what to record, or raises ``CheckFailed`` saying what is wrong."""
+
+
+def _graded_network(model: nn.Module, budget: int, structure: Structure | None) -> dict:
+    """What to record of ``model``: its parameter count and what ``structure`` found; raises
+    ``CheckFailed`` if it is over ``budget`` or ``structure`` refuses it."""
     n = count_parameters(model)
-    problem = _budget_problem(n)
+    problem = _budget_problem(n, budget)
     if problem:
         raise CheckFailed(problem)
-    return n
+    return {"parameters": n, **(structure(model) if structure else {})}
 
 
-def _accuracy_problem(accuracy: float, hidden: bool) -> str | None:
-    target = accuracy_target()
+def _accuracy_problem(accuracy: float, hidden: bool, target: float) -> str | None:
     if accuracy < target:
         where = "the held-out images" if hidden else "the validation images"
         return (f"accuracy on {where} is {accuracy:.2%}, below the target of {target:.0%}: "
@@ -145,11 +152,11 @@ def _accuracy_problem(accuracy: float, hidden: bool) -> str | None:
     return None
 
 
-def _verify_budget(record: dict, name: str) -> str | None:
+def _verify_budget(record: dict, name: str, budget: int) -> str | None:
     n = record.get("parameters")
     if not isinstance(n, int):
         return f"the record of {name} holds no parameter count"
-    return _budget_problem(n)
+    return _budget_problem(n, budget)
 
 
 @dataclass(frozen=True)
@@ -161,28 +168,32 @@ class BuildModel:
     description: str = ("Check that ``build_model()`` returns a network within the parameter "
                         "budget that maps ``(B, 1, 28, 28)`` images to ``(B, 10)`` class "
                         "scores.")
+    budget: int = PARAMETER_BUDGET
+    structure: Structure | None = None
+    verify_structure: Callable[[dict], str | None] | None = None
 
     def answers(self, student: Any, seed: int | None, hidden: bool) -> Passed:
         __tracebackhide__ = True
         if not callable(student):
             raise CheckFailed(f"build_model must be a function, got {type(student).__name__}")
         try:
-            with contextlib.redirect_stderr(sys.stdout), time_limit(10, "build_model()"):
+            with contextlib.redirect_stderr(sys.stdout), time_limit(10, f"{self.student}()"):
                 model = student()
         except TimeLimitExceeded as err:
             raise CheckFailed(str(err)) from None
         except Exception as err:
-            raise CheckFailed(f"build_model() raised {type(err).__name__}: {err}") from None
+            raise CheckFailed(f"{self.student}() raised {type(err).__name__}: {err}") from None
         if not isinstance(model, nn.Module):
-            raise CheckFailed(f"build_model() must return an nn.Module, got "
+            raise CheckFailed(f"{self.student}() must return an nn.Module, got "
                               f"{type(model).__name__}")
-        n = _within_budget(model)
         _predict(model, torch.zeros(2, 28, 28, dtype=torch.uint8), 0.0, 1.0)
-        return Passed({"parameters": n}, f"build_model: {n:,} parameters (budget "
-                      f"{PARAMETER_BUDGET:,}), output (B, 10).")
+        payload = _graded_network(model, self.budget, self.structure)
+        return Passed(payload, f"{self.student}: {payload['parameters']:,} parameters (budget "
+                      f"{self.budget:,}), output (B, 10).")
 
     def verify(self, record: dict, seed: int | None, hidden: bool) -> str | None:
-        return _verify_budget(record, self.name)
+        return _verify_budget(record, self.name, self.budget) or (
+            self.verify_structure(record) if self.verify_structure else None)
 
 
 @dataclass(frozen=True)
@@ -193,26 +204,33 @@ class TrainModel:
     student: str = "model"
     description: str = ("Check the trained network: within the parameter budget, and accurate "
                         "enough on the validation images.")
+    budget: int = PARAMETER_BUDGET
+    targets: tuple[float, float] = (MNIST_TARGET, FALLBACK_TARGET)
+    """The accuracy asked for on MNIST and on the offline fallback digits."""
+    structure: Structure | None = None
+    verify_structure: Callable[[dict], str | None] | None = None
 
     def answers(self, student: Any, seed: int | None, hidden: bool) -> Passed:
         __tracebackhide__ = True
         if not isinstance(student, nn.Module):
             raise CheckFailed(f"expected the trained network (an nn.Module), got "
                               f"{type(student).__name__}: run the training cell first")
-        n = _within_budget(student)
+        payload = _graded_network(student, self.budget, self.structure)
         images, labels, mean, std = graded_images(hidden)
         predictions = _predict(student, images, mean, std)
         accuracy = float((predictions.long() == labels).float().mean())
-        problem = _accuracy_problem(accuracy, hidden)
+        target = accuracy_target(*self.targets)
+        problem = _accuracy_problem(accuracy, hidden, target)
         if problem:
             raise CheckFailed(problem)
         encoded = base64.b64encode(predictions.numpy().tobytes()).decode("ascii")
-        return Passed({"parameters": n, "predictions": encoded, "accuracy": accuracy},
-                      f"train_model: {accuracy:.2%} on the validation images (target "
-                      f"{accuracy_target():.0%}).")
+        return Passed({**payload, "predictions": encoded, "accuracy": accuracy},
+                      f"{self.name}: {accuracy:.2%} on the validation images (target "
+                      f"{target:.0%}).")
 
     def verify(self, record: dict, seed: int | None, hidden: bool) -> str | None:
-        problem = _verify_budget(record, self.name)
+        problem = _verify_budget(record, self.name, self.budget) or (
+            self.verify_structure(record) if self.verify_structure else None)
         if problem:
             return problem
         images, labels, _, _ = graded_images(hidden)
@@ -223,7 +241,8 @@ class TrainModel:
             return "the record of train_model holds no readable predictions"
         if len(predictions) != len(labels):
             return "the record of train_model does not hold one prediction per image"
-        return _accuracy_problem(float((predictions == labels).float().mean()), hidden)
+        return _accuracy_problem(float((predictions == labels).float().mean()), hidden,
+                                 accuracy_target(*self.targets))
 
 
 PROBLEM_SET = ProblemSet(
