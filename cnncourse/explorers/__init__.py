@@ -17,6 +17,9 @@ the frozen result for the current controls, or a ``Problem`` carrying the messag
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
 ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, OptimizerExplorer,
 OneCycleExplorer, TrainingExplorer, DrawDigitExplorer and ModelExplorer.
+
+``TaskPanel.for_explorer(explorer)`` shows an explorer's try-this tasks (``explorer_tasks``):
+pick a prediction, press Check, and the explorer is set to the case and says whether it held.
 """
 
 from .base import ControlRange, Explorer, Problem, control_range
@@ -32,7 +35,9 @@ from .one_cycle import OneCycleExplorer
 from .optimizer import OptimizerExplorer
 from .pooling import PoolingExplorer
 from .receptive_field import ReceptiveFieldExplorer
+from .tasks import Task, TaskPanel
 from .training import TrainingExplorer
+from ._task_list import explorer_tasks
 
 ALL: dict[str, type[Explorer]] = {
     "KernelExplorer": KernelExplorer,
@@ -50,4 +55,5 @@ ALL: dict[str, type[Explorer]] = {
     "ModelExplorer": ModelExplorer,
 }
 
-__all__ = ["ALL", "ControlRange", "Explorer", "Problem", "control_range", *ALL]
+__all__ = ["ALL", "ControlRange", "Explorer", "Problem", "Task", "TaskPanel", "control_range",
+           "explorer_tasks", *ALL]
