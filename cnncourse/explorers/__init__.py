@@ -19,7 +19,8 @@ ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, Optimizer
 OneCycleExplorer, TrainingExplorer, DrawDigitExplorer and ModelExplorer.
 
 ``TaskPanel.for_explorer(explorer)`` shows an explorer's try-this tasks (``explorer_tasks``):
-pick a prediction, press Check, and the explorer is set to the case and says whether it held.
+pick a prediction, press Check, and the explorer is set to the case and says whether it held;
+``with_tasks(explorer)`` shows both, as every dashboard does.
 """
 
 from .base import ControlRange, Explorer, Problem, control_range
@@ -35,7 +36,7 @@ from .one_cycle import OneCycleExplorer
 from .optimizer import OptimizerExplorer
 from .pooling import PoolingExplorer
 from .receptive_field import ReceptiveFieldExplorer
-from .tasks import Task, TaskPanel
+from .tasks import Task, TaskPanel, with_tasks
 from .training import TrainingExplorer
 from ._task_list import explorer_tasks
 
@@ -56,4 +57,4 @@ ALL: dict[str, type[Explorer]] = {
 }
 
 __all__ = ["ALL", "ControlRange", "Explorer", "Problem", "Task", "TaskPanel", "control_range",
-           "explorer_tasks", *ALL]
+           "explorer_tasks", "with_tasks", *ALL]

@@ -12,9 +12,9 @@ presses "Check"; the panel sets the controls to the case (one redraw, with
 The panel changes the explorer only through its controls and never raises: a case the
 explorer cannot show gives its message instead.
 
-    explorer = PoolingExplorer()
-    display(explorer)
-    TaskPanel.for_explorer(explorer)
+    with_tasks(PoolingExplorer())  # the explorer, its tasks below it
+
+or, keeping the panel at hand, ``TaskPanel.for_explorer(explorer)``.
 """
 
 from __future__ import annotations
@@ -147,4 +147,13 @@ class TaskPanel:
         return self.view._repr_mimebundle_(**kwargs)
 
 
-__all__ = ["Outcome", "Task", "TaskPanel", "apply", "check", "task"]
+def with_tasks(explorer: Explorer) -> widgets.VBox:
+    """The explorer's view with its try-this tasks below it (what a dashboard shows); the
+    panel is kept as the box's ``panel``."""
+    panel = TaskPanel.for_explorer(explorer)
+    box = widgets.VBox([explorer.view, panel.view])
+    box.panel = panel
+    return box
+
+
+__all__ = ["Outcome", "Task", "TaskPanel", "apply", "check", "task", "with_tasks"]
