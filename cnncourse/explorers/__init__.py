@@ -23,6 +23,7 @@ pick a prediction, press Check, and the explorer is set to the case and says whe
 ``with_tasks(explorer)`` shows both, as every dashboard does.
 """
 
+from ._task_list import explorer_tasks
 from .base import ControlRange, Explorer, Problem, control_range
 from .channels import ChannelsExplorer
 from .conv_arithmetic import ConvArithmeticExplorer
@@ -38,7 +39,6 @@ from .pooling import PoolingExplorer
 from .receptive_field import ReceptiveFieldExplorer
 from .tasks import Task, TaskPanel, with_tasks
 from .training import TrainingExplorer
-from ._task_list import explorer_tasks
 
 ALL: dict[str, type[Explorer]] = {
     "KernelExplorer": KernelExplorer,

@@ -13,11 +13,12 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from cnncourse.colours import GREY, LINES, hex_colour
 from cnncourse.schedules import one_cycle, phase_ends
 
 from .base import Explorer
 
-LR_COLOUR, MOM_COLOUR, PHASE_COLOUR = "#1f77b4", "#d62728", "#999999"
+LR_COLOUR, MOM_COLOUR, PHASE_COLOUR = (hex_colour(c) for c in (LINES[0], LINES[3], GREY))
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .base import Explorer, Problem
 from cnncourse.colours import HELD, NOT_HELD, hex_colour
+
+from .base import Explorer, Problem
 
 # The result says it in words and with a mark, so that its colour is never the only cue.
 HELD_HTML = (f"<b style='color:{hex_colour(HELD)}'>&#10004; held</b> ")
