@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ._task import Task
 from ._tasks_conv import TASKS as CONV_TASKS
 from ._tasks_train import TASKS as TRAIN_TASKS
-from .tasks import Task
 
 TASKS: dict[str, tuple[Task, ...]] = {**CONV_TASKS, **TRAIN_TASKS}
 

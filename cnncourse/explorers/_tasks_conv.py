@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .tasks import Task, task
+from ._task import Task, task
 
 
 def yes_no(flag: bool) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from ._task import Task, task
 from ._tasks_conv import nearest, yes_no
-from .tasks import Task, task
 
 # -- gradients ---------------------------------------------------------------------------
 

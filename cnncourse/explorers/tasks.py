@@ -20,7 +20,7 @@ or, keeping the panel at hand, ``TaskPanel.for_explorer(explorer)``.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,28 +28,13 @@ import ipywidgets as widgets
 
 from cnncourse.colours import HELD, NOT_HELD, hex_colour
 
+from ._task import Task, task
+from ._task_list import explorer_tasks
 from .base import Explorer, Problem
 
 # The result says it in words and with a mark, so that its colour is never the only cue.
 HELD_HTML = (f"<b style='color:{hex_colour(HELD)}'>&#10004; held</b> ")
 NOT_HELD_HTML = (f"<b style='color:{hex_colour(NOT_HELD)}'>&#10008; did not hold</b> ")
-
-ScenesFor = Callable[[Any], Any]
-"""``explorer.scene_for``: the scene of other settings, for answers that compare."""
-
-
-@dataclass(frozen=True)
-class Task:
-    """One predict-then-check task.
-
-    ``settings``: ``(control name, value)`` pairs set in that order; ``answer(scene,
-    scene_for)`` returns ``(the right choice, why)`` for the scene of those settings.
-    """
-
-    question: str
-    choices: tuple[str, ...]
-    settings: tuple[tuple[str, Any], ...]
-    answer: Callable[[Any, ScenesFor], tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -60,12 +45,6 @@ class Outcome:
     held: bool | None
     answer: str
     text: str
-
-
-def task(question: str, choices: Sequence[str], settings: Mapping[str, Any],
-         answer: Callable[[Any, ScenesFor], tuple[str, str]]) -> Task:
-    """A :class:`Task` from plain arguments (``settings`` keeps its order)."""
-    return Task(question, tuple(choices), tuple(settings.items()), answer)
 
 
 def apply(explorer: Explorer, item: Task) -> Any:
@@ -132,8 +111,6 @@ class TaskPanel:
     @classmethod
     def for_explorer(cls, explorer: Explorer) -> TaskPanel:
         """The panel of the course's tasks for ``explorer`` (see ``explorer_tasks``)."""
-        from ._task_list import explorer_tasks
-
         return cls(explorer, explorer_tasks(type(explorer).__name__))
 
     def check(self, i: int) -> Outcome:
@@ -157,4 +134,5 @@ def with_tasks(explorer: Explorer) -> widgets.VBox:
     return box
 
 
-__all__ = ["Outcome", "Task", "TaskPanel", "apply", "check", "task", "with_tasks"]
+__all__ = ["Outcome", "Task", "TaskPanel", "apply", "check", "explorer_tasks", "task",
+           "with_tasks"]
