@@ -152,7 +152,7 @@ class DrawDigitExplorer(Explorer):
                                      bq.Axis(scale=y_scale, side="left", label="probability",
                                              tick_format=".1f", label_offset="36px")],
             fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 10},
-            layout=widgets.Layout(width="300px", height="200px"))
+            display_toolbar=False, layout=widgets.Layout(width="300px", height="200px"))
         self.seen_image = r.image_widget()
         self.maps_image = r.image_widget()
         self.unit_text = widgets.HTML()

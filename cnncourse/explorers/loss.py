@@ -129,11 +129,12 @@ class LossExplorer(Explorer):
                               default_size=80)
         self.x_axis = bq.Axis(scale=self.x_scale, label="error")
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="loss")
+        # No hover toolbar (pan, zoom, save): only a mouse reaches it; the controls set the view.
         self.figure = bq.Figure(
             marks=[*self.curves.values(), self.tangent, self.dot],
             axes=[self.x_axis, self.y_axis], legend_location="top",
             fig_margin={"top": 30, "bottom": 45, "left": 55, "right": 20},
-            layout=widgets.Layout(width="560px", height="360px"))
+            display_toolbar=False, layout=widgets.Layout(width="560px", height="360px"))
         self.readout = widgets.HTML()
         controls_box = widgets.VBox(list(c.values()))
         body = widgets.VBox([self.figure, self.readout])

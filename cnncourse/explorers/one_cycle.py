@@ -62,7 +62,7 @@ def _plot(label: str, colour: str, log: bool = False):
               bq.Axis(scale=y_scale, side="left", label=label, label_offset="56px",
                       tick_format=".1e" if log else ".3g")],
         fig_margin={"top": 15, "bottom": 45, "left": 80, "right": 15},
-        layout=widgets.Layout(width="520px", height="230px"))
+        display_toolbar=False, layout=widgets.Layout(width="520px", height="230px"))
     return figure, line, phases, y_scale
 
 

@@ -77,7 +77,7 @@ def _figure(x_label: str, y_label: str, marks: list, height: str = "220px") -> b
                       label_offset="50px", tick_format=".2g")],
         legend_location="top-right",
         fig_margin={"top": 20, "bottom": 45, "left": 72, "right": 15},
-        layout=widgets.Layout(width="480px", height=height))
+        display_toolbar=False, layout=widgets.Layout(width="480px", height=height))
 
 
 def _line(scales: dict, colour: str, label: str, dashed: bool = False,
