@@ -55,12 +55,12 @@ def plot_schedule(recorder: Recorder, fig: Figure | None = None) -> Figure:
         axes[1].set_ylabel("momentum")
     for ax in axes:
         if 0 < peak < len(recorder.lrs) - 1:
-            ax.axvspan(0, peak, color="tab:green", alpha=0.08)
+            ax.axvspan(0, peak, color="tab:gray", alpha=0.12)
             ax.axvline(peak, color="gray", linestyle=":", linewidth=1)
         ax.grid(alpha=0.3)
     if 0 < peak < len(recorder.lrs) - 1:
         axes[0].text(peak / 2, 0.02, "warm-up", transform=axes[0].get_xaxis_transform(),
-                     ha="center", va="bottom", color="tab:green")
+                     ha="center", va="bottom", color="dimgray")
         axes[0].text((peak + len(recorder.lrs)) / 2, 0.02, "annealing",
                      transform=axes[0].get_xaxis_transform(), ha="center", va="bottom",
                      color="gray")

@@ -95,7 +95,7 @@ def test_one_dashboard_per_explorer():
 
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=ids(DASHBOARD_FILES))
-def test_dashboard_code_only_constructs_and_shows_its_explorer(path):
+def test_dashboard_code_only_shows_its_explorer_with_its_tasks(path):
     nb = read(path)
     explorer = nb.metadata["cnncourse"]["explorer"]
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
@@ -105,11 +105,15 @@ def test_dashboard_code_only_constructs_and_shows_its_explorer(path):
     for node in imports:
         assert isinstance(node, ast.ImportFrom) and node.module == "cnncourse.explorers", (
             f"{path.name}: only 'from cnncourse.explorers import ...' may precede the explorer")
-        assert [a.name for a in node.names] == [explorer]
+        assert [a.name for a in node.names] == [explorer, "with_tasks"]
     assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call), (
         f"{path.name}: the last line must show the explorer")
-    assert isinstance(last.value.func, ast.Name) and last.value.func.id == explorer
-    assert not last.value.args and not last.value.keywords
+    shown = last.value  # with_tasks(TheExplorer())
+    assert isinstance(shown.func, ast.Name) and shown.func.id == "with_tasks"
+    assert len(shown.args) == 1 and not shown.keywords
+    made = shown.args[0]
+    assert isinstance(made, ast.Call) and isinstance(made.func, ast.Name)
+    assert made.func.id == explorer and not made.args and not made.keywords
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 

@@ -17,8 +17,13 @@ the frozen result for the current controls, or a ``Problem`` carrying the messag
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
 ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, OptimizerExplorer,
 OneCycleExplorer, TrainingExplorer, DrawDigitExplorer and ModelExplorer.
+
+``TaskPanel.for_explorer(explorer)`` shows an explorer's try-this tasks (``explorer_tasks``):
+pick a prediction, press Check, and the explorer is set to the case and says whether it held;
+``with_tasks(explorer)`` shows both, as every dashboard does.
 """
 
+from ._task_list import explorer_tasks
 from .base import ControlRange, Explorer, Problem, control_range
 from .channels import ChannelsExplorer
 from .conv_arithmetic import ConvArithmeticExplorer
@@ -32,6 +37,7 @@ from .one_cycle import OneCycleExplorer
 from .optimizer import OptimizerExplorer
 from .pooling import PoolingExplorer
 from .receptive_field import ReceptiveFieldExplorer
+from .tasks import Task, TaskPanel, with_tasks
 from .training import TrainingExplorer
 
 ALL: dict[str, type[Explorer]] = {
@@ -50,4 +56,5 @@ ALL: dict[str, type[Explorer]] = {
     "ModelExplorer": ModelExplorer,
 }
 
-__all__ = ["ALL", "ControlRange", "Explorer", "Problem", "control_range", *ALL]
+__all__ = ["ALL", "ControlRange", "Explorer", "Problem", "Task", "TaskPanel", "control_range",
+           "explorer_tasks", "with_tasks", *ALL]

@@ -15,16 +15,19 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from cnncourse.colours import NEGATIVE, POSITIVE, ZERO
+
 GRID = (200, 200, 200)
 PADDING = (235, 225, 250)  # the zero ring added by padding: pale violet
 HIGHLIGHT = (255, 140, 0)  # orange: the window or region under discussion
 MUTED = (225, 225, 225)  # structural zeros, unused cells
 INK = (30, 30, 30)
 
-# Diverging colour map: negative blue, zero white, positive red.
-_BLUE = np.array([59, 76, 192], dtype=np.float32)
-_WHITE = np.array([247, 247, 247], dtype=np.float32)
-_RED = np.array([180, 4, 38], dtype=np.float32)
+# Diverging colour map: negative blue, zero white, positive deep red (no red-green pair: the
+# two ends differ in lightness and on the blue-yellow axis, see cnncourse.colours).
+_BLUE = np.array(NEGATIVE, dtype=np.float32)
+_WHITE = np.array(ZERO, dtype=np.float32)
+_RED = np.array(POSITIVE, dtype=np.float32)
 
 
 def as_array(values) -> np.ndarray:
@@ -55,7 +58,8 @@ def diverging(values, limit: float | None = None) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
-# Sequential colour map for counts: dark blue, teal, green, yellow (viridis-like anchors).
+# Sequential colour map for counts: viridis's anchors, dark violet to yellow, lighter all the
+# way (readable in grey and by colour-blind eyes).
 _HEAT = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
                  dtype=np.float32)
 

@@ -36,7 +36,8 @@ PRESETS = {
 }
 DONE = (205, 225, 245)  # outputs already computed in the animation: pale blue
 WINDOW = (255, 200, 140)  # inputs under the window: light orange
-OFF_EDGE = (235, 110, 110)  # window taps that fall off the padded input: red
+OFF_EDGE = (70, 70, 140)  # window taps that fall off the padded input: dark blue-grey
+# (not red next to the orange window: the two would look alike to colour-blind eyes)
 ZOOM = 2  # pictures are shown twice as large as they are drawn
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnncourse.colours import NOT_HELD, hex_colour
 from cnncourse.conv import ConvMatrix, conv_matrix
 
 from . import _render as r
@@ -124,7 +125,8 @@ class ConvAsMatmulExplorer(Explorer):
             f"{weight.numel()} kernel weights (each used up to {o_h * o_w} times: tied), "
             f"{rows * cols - tied} are structural zeros ({100 * (1 - tied / (rows * cols)):.0f}%"
             f"). A dense layer of this shape would have {rows * cols} free weights.")
-        verdict = ("equal &#10004;" if scene.equal else "<b style='color:#b00'>different</b>")
+        verdict = ("equal &#10004;" if scene.equal else
+                   f"<b style='color:{hex_colour(NOT_HELD)}'>different &#10008;</b>")
         self.check.value = (
             f"check: <code>M @ x.flatten()</code> vs <code>F.conv2d(x, w, stride={s}, "
             f"padding={p}).flatten()</code>: largest difference {scene.difference:.2g} "

@@ -22,6 +22,7 @@ from ipycanvas import MultiCanvas
 from PIL import Image, ImageDraw
 
 from cnncourse.arithmetic import receptive_field, unit_region
+from cnncourse.colours import LINES, hex_colour
 from cnncourse.data import normalize
 from cnncourse.drawing import PreparedDrawing, prepare_drawing
 from cnncourse.hooks import conv_layers, layer_outputs
@@ -39,6 +40,7 @@ SIDE = 280  # canvas pixels; 10 per model pixel
 SCALE = SIDE // 28
 PEN = 22  # stroke width in canvas pixels
 BLANK = -1
+BAR, BEST = hex_colour(LINES[0]), hex_colour(LINES[1])  # the likeliest digit in orange
 
 
 def exact(digit: torch.Tensor) -> PreparedDrawing:
@@ -144,13 +146,13 @@ class DrawDigitExplorer(Explorer):
         x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0, max=1)
         self.bars = bq.Bars(x=list(range(10)), y=np.zeros(10), scales={"x": x_scale,
                                                                         "y": y_scale},
-                            colors=["#1f77b4"] * 10)
+                            colors=[BAR] * 10)
         self.probability_figure = bq.Figure(
             marks=[self.bars], axes=[bq.Axis(scale=x_scale, label="digit"),
                                      bq.Axis(scale=y_scale, side="left", label="probability",
                                              tick_format=".1f", label_offset="36px")],
             fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 10},
-            layout=widgets.Layout(width="300px", height="200px"))
+            display_toolbar=False, layout=widgets.Layout(width="300px", height="200px"))
         self.seen_image = r.image_widget()
         self.maps_image = r.image_widget()
         self.unit_text = widgets.HTML()
@@ -235,7 +237,7 @@ class DrawDigitExplorer(Explorer):
             self.prediction.value = f"<i>{scene.waiting}</i>"
             with self.bars.hold_sync():
                 self.bars.y = np.zeros(10)
-                self.bars.colors = ["#1f77b4"] * 10
+                self.bars.colors = [BAR] * 10
             r.show(self.maps_image, r.blank(320, 160, "no feature maps yet"))
             return
         best = int(p.argmax())
@@ -245,7 +247,7 @@ class DrawDigitExplorer(Explorer):
             f"validation accuracy {scene.accuracy:.1%}</small>")
         with self.bars.hold_sync():
             self.bars.y = p.numpy()
-            self.bars.colors = ["#ff7f0e" if i == best else "#1f77b4" for i in range(10)]
+            self.bars.colors = [BEST if i == best else BAR for i in range(10)]
         r.show(self.maps_image, r.feature_maps(scene.maps, v.channel, v.row, v.col), 2)
 
     def _draw_training(self, training: tuple[int, int] | None) -> None:

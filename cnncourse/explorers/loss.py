@@ -17,13 +17,17 @@ import numpy as np
 import torch
 
 from cnncourse import losses
+from cnncourse.colours import LINES, hex_colour
 
 from .base import Explorer
 
 REGRESSION = ("MSE", "MAE", "Huber")
 CLASSIFICATION = ("hinge", "cross-entropy")
-COLOURS = {"MSE": "#1f77b4", "MAE": "#2ca02c", "Huber": "#9467bd", "hinge": "#8c564b",
-           "cross-entropy": "#d62728"}
+# The curves shown together (one kind) differ for colour-blind eyes too, and from the orange
+# tangent; the legend names each.
+COLOURS = {"MSE": hex_colour(LINES[0]), "MAE": hex_colour(LINES[5]), "Huber": hex_colour(LINES[4]),
+           "hinge": hex_colour(LINES[5]), "cross-entropy": hex_colour(LINES[0])}
+TANGENT = hex_colour(LINES[1])
 SPAN = 3.0
 CURVE_POINTS = 121
 
@@ -119,17 +123,18 @@ class LossExplorer(Explorer):
         self.curves = {name: bq.Lines(x=xs, y=np.zeros_like(xs), scales=scales,
                                       colors=[COLOURS[name]], labels=[name], display_legend=True)
                        for name in COLOURS}
-        self.tangent = bq.Lines(x=[0, 1], y=[0, 0], scales=scales, colors=["orange"],
+        self.tangent = bq.Lines(x=[0, 1], y=[0, 0], scales=scales, colors=[TANGENT],
                                 stroke_width=3)
-        self.dot = bq.Scatter(x=[0], y=[0], scales=scales, colors=["orange"],
+        self.dot = bq.Scatter(x=[0], y=[0], scales=scales, colors=[TANGENT],
                               default_size=80)
         self.x_axis = bq.Axis(scale=self.x_scale, label="error")
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="loss")
+        # No hover toolbar (pan, zoom, save): only a mouse reaches it; the controls set the view.
         self.figure = bq.Figure(
             marks=[*self.curves.values(), self.tangent, self.dot],
             axes=[self.x_axis, self.y_axis], legend_location="top",
             fig_margin={"top": 30, "bottom": 45, "left": 55, "right": 20},
-            layout=widgets.Layout(width="560px", height="360px"))
+            display_toolbar=False, layout=widgets.Layout(width="560px", height="360px"))
         self.readout = widgets.HTML()
         controls_box = widgets.VBox(list(c.values()))
         body = widgets.VBox([self.figure, self.readout])

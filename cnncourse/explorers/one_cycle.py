@@ -13,11 +13,12 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from cnncourse.colours import GREY, LINES, hex_colour
 from cnncourse.schedules import one_cycle, phase_ends
 
 from .base import Explorer
 
-LR_COLOUR, MOM_COLOUR, PHASE_COLOUR = "#1f77b4", "#d62728", "#999999"
+LR_COLOUR, MOM_COLOUR, PHASE_COLOUR = (hex_colour(c) for c in (LINES[0], LINES[3], GREY))
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def _plot(label: str, colour: str, log: bool = False):
               bq.Axis(scale=y_scale, side="left", label=label, label_offset="56px",
                       tick_format=".1e" if log else ".3g")],
         fig_margin={"top": 15, "bottom": 45, "left": 80, "right": 15},
-        layout=widgets.Layout(width="520px", height="230px"))
+        display_toolbar=False, layout=widgets.Layout(width="520px", height="230px"))
     return figure, line, phases, y_scale
 
 

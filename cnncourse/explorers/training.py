@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from cnncourse.arithmetic import count_parameters
+from cnncourse.colours import GREY, LINES, hex_colour
 from cnncourse.hooks import ActivationStats
 from cnncourse.models import simple_cnn
 from cnncourse.schedules import one_cycle
@@ -32,8 +33,8 @@ from ._sources import lesson_data
 from ._worker import Worker
 from .base import Explorer
 
-CURRENT, PREVIOUS, PLANNED = "#1f77b4", "#ff7f0e", "#999999"
-LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+CURRENT, PREVIOUS, PLANNED = hex_colour(LINES[0]), hex_colour(LINES[1]), hex_colour(GREY)
+LAYER_COLOURS = [hex_colour(c) for c in LINES]  # Okabe-Ito: no red-green pair
 HIGH_LR = 0.3
 # Round rates, the lessons' among them, 1-2-3-6 in every decade (a log scale in steps).
 MAX_LRS = (0.001, 0.002, 0.003, 0.006, 0.01, 0.02, 0.03, 0.06, 0.1, 0.2, 0.3, 0.6, 1.0)
@@ -76,7 +77,7 @@ def _figure(x_label: str, y_label: str, marks: list, height: str = "220px") -> b
                       label_offset="50px", tick_format=".2g")],
         legend_location="top-right",
         fig_margin={"top": 20, "bottom": 45, "left": 72, "right": 15},
-        layout=widgets.Layout(width="480px", height=height))
+        display_toolbar=False, layout=widgets.Layout(width="480px", height=height))
 
 
 def _line(scales: dict, colour: str, label: str, dashed: bool = False,
