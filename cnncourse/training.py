@@ -47,7 +47,7 @@ from .callbacks import (
 from .data import Batches, check_images_labels
 from .hooks import evaluating
 
-# The settings the lessons and explorers train with, chosen with benchmarks/train_speed.py on
+# The settings the lessons and explorers train with, chosen on
 # the 8,000 / 2,000 MNIST split: about 99.1 % validation accuracy (seeds 0-3: 0.9905-0.992)
 # in a few seconds on a laptop CPU. Without the one-pixel shifts it is about 98.8 %.
 LESSON_DEFAULTS = {
