@@ -7,8 +7,8 @@ The ``Learner`` calls, at fixed moments, the method of that name on every callba
 
 A callback reads what it needs from ``self.learner`` (``epoch``, ``step``, ``xb``, ``yb``,
 ``preds``, ``loss_value``, ``lr``, ``momentum``, ``valid_metrics``) and may call
-``self.learner.stop()``. ``before_batch`` may replace ``learner.xb`` (see ``RandomShift``);
-``after_loss`` runs before the backward pass (``DivergenceCheck`` raises there);
+``self.learner.stop()``. ``before_batch`` may replace ``learner.xb`` (see ``RandomShift`` and
+``RandomAffine``); ``after_loss`` runs before the backward pass (``DivergenceCheck`` raises there);
 ``after_batch`` runs after the optimizer step, so ``learner.lr`` is still the rate that batch
 used until ``Scheduler``, the last callback, steps the schedule; ``after_epoch`` runs after
 validation. ``after_fit`` always runs, even when training stopped with an exception.
@@ -28,6 +28,7 @@ from typing import Protocol
 
 import torch
 
+from .augment import check_affine_ranges, random_affine
 from .data import Batches, random_shift
 
 EVENTS = ("before_fit", "before_epoch", "before_batch", "after_loss", "after_batch",
@@ -197,7 +198,8 @@ class StopAfter(Callback):
 
 class RandomShift(Callback):
     """Data augmentation: shift each training image by up to ``max_shift`` pixels (a new
-    random offset per image and batch; validation images are left alone)."""
+    random offset per image and batch; validation images are left alone). ``lesson_learner``
+    adds ``RandomShift(1)``; lesson 19 shows what it does and why."""
 
     def __init__(self, max_shift: int = 1) -> None:
         if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
@@ -210,6 +212,30 @@ class RandomShift(Callback):
             batches = learn.train_batches
             black = (0.0 - batches.mean) / batches.std  # a black pixel, normalised
             learn.xb = random_shift(learn.xb, self.max_shift, black, learn.generator)
+
+
+class RandomAffine(Callback):
+    """Data augmentation: rotate each training image by up to ``degrees`` either way, shift it
+    by up to ``translate`` times its width and height, and scale it by a factor from
+    ``scale[0]`` to ``scale[1]``; every image of every batch gets its own random amounts,
+    drawn from the learner's generator (see ``cnncourse.augment``). The uncovered border is
+    black, as in the digits; validation images are left alone."""
+
+    def __init__(self, degrees: float = 0.0, translate: float = 0.0,
+                 scale: tuple[float, float] = (1.0, 1.0)) -> None:
+        self.degrees, self.translate, self.scale = check_affine_ranges(degrees, translate, scale)
+
+    def before_batch(self) -> None:
+        learn = self.learner
+        if learn.model.training:
+            batches = learn.train_batches
+            black = (0.0 - batches.mean) / batches.std  # a black pixel, normalised
+            learn.xb = random_affine(learn.xb, self.degrees, self.translate, self.scale, black,
+                                     learn.generator)
+
+    def __repr__(self) -> str:
+        return (f"RandomAffine(degrees={self.degrees:g}, translate={self.translate:g}, "
+                f"scale={self.scale})")
 
 
 # -- the features of every fit, added by the Learner ----------------------------------------------
