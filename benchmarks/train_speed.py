@@ -92,7 +92,7 @@ def lesson_run(data, seed: int, device: torch.device) -> dict:
     start = time.perf_counter()
     clock = EpochClock(start)
     learn = lesson_learner(data, seed=seed, device=device, progress=False, callbacks=[clock],
-                           threads=None)  # the threads are set in main()
+                           threads=None)  # the threads are set in worker()
     learn.fit_one_cycle(LESSON_DEFAULTS["epochs"], LESSON_DEFAULTS["max_lr"])
     total = time.perf_counter() - start
     flops = step_flops(learn.model, LESSON_DEFAULTS["batch_size"], device) * learn.step
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_gflops": round(peak, 2),
         "fraction_of_peak": round(gflops / peak, 3),
         "target": args.target,
-        "recipe": {k: v for k, v in LESSON_DEFAULTS.items()},
+        "recipe": dict(LESSON_DEFAULTS),
         "tutorial_recipe": {**TUTORIAL, "epochs": args.tutorial_epochs},
         "threads": args.threads or torch.get_num_threads(),
         "torch": torch.__version__,
