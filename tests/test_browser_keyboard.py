@@ -117,14 +117,9 @@ def test_keys_alone_move_a_slider_change_a_dropdown_and_check_a_task(voila, brow
         leave(page)
 
 
-# Known gap: on draw_digit, Tab does not get past the drawing canvas (ipycanvas) to the
-# controls after it. Strict, so that the mark must go when it is fixed.
-TAB_CASES = [pytest.param(name, marks=pytest.mark.xfail(
-    strict=True, reason="Tab does not get past DrawDigit's canvas")) if name == "draw_digit"
-    else name for name in DASHBOARDS]
-
-
-@pytest.mark.parametrize("name", TAB_CASES)
+# draw_digit's drawing canvas (ipycanvas) cancels every key pressed on it; the explorer's
+# listener (explorers/_keyboard.py) lets Tab go past it to the controls after it.
+@pytest.mark.parametrize("name", DASHBOARDS)
 def test_tab_reaches_every_control(name, voila, browser):
     page = _open(browser, voila, name)
     try:

@@ -30,6 +30,7 @@ from cnncourse.models import simple_cnn
 from cnncourse.training import LESSON_DEFAULTS
 
 from . import _render as r
+from ._keyboard import tab_passes_canvases
 from ._lesson_cnn import Progress, TrainedModel, default_cache_dir, load_cached, train_and_cache
 from ._sources import Digits, as_digits, digits, lesson_data
 from ._worker import Worker
@@ -157,7 +158,8 @@ class DrawDigitExplorer(Explorer):
         self.maps_image = r.image_widget()
         self.unit_text = widgets.HTML()
         controls_box = widgets.VBox([
-            widgets.HTML("draw with the mouse:"), self.canvas, self.clear_button, *c.values(),
+            widgets.HTML("draw with the mouse:"), self.canvas, tab_passes_canvases(),
+            self.clear_button, *c.values(),
             self.progress, self.status])
         body = widgets.VBox([
             widgets.HBox([self.prediction, self.probability_figure]),
