@@ -1,6 +1,6 @@
 """Autograde time per notebook: how long nbgrader takes to grade one submission of each exercise.
 
-    python benchmarks/autograde_time.py [--data DIR]
+    python benchmarks/autograde_time.py [--data DIR] [--only ps1 ps2 ...]
 
 In a temporary copy of ``exercises/`` it generates the student versions, submits the solutions
 as one student, and times ``nbgrader autograde <assignment>`` for each assignment, run as a
@@ -9,7 +9,10 @@ An autograde run that finds no submission gives nbgrader's own start-up time. Pr
 line: seconds per assignment (``<assignment>_s``), ``nbgrader_startup_s``,
 ``mean_per_notebook_s`` (without the start-up; this is what each extra student costs),
 ``total_s``, whether every notebook got full marks, and the machine's load average (other
-work slows grading down).
+work slows grading down). For each assignment, where its time goes (``<assignment>_breakdown``,
+read from the cell timings nbclient records in the graded notebook): ``first_cell_s`` (the
+imports: torch, cnncourse.grading), ``other_cells_s`` (the student's code and the tests),
+and ``rest_s``: nbgrader's own start-up, the sandbox and kernel start, and saving the results.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,11 +39,33 @@ def nbgrader(course: Path, env: dict, *args: str) -> tuple[float, subprocess.Com
     return time.perf_counter() - start, result
 
 
+def _cell_seconds(cell: dict) -> float:
+    timing = cell.get("metadata", {}).get("execution", {})
+    try:
+        start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+    except KeyError:
+        return 0.0
+    return (end - start).total_seconds()
+
+
+def breakdown(graded: Path, total: float) -> dict[str, float]:
+    """Seconds of the first code cell, of the other cells, and of everything else."""
+    cells = [c for c in json.loads(graded.read_text())["cells"] if c["cell_type"] == "code"]
+    first = _cell_seconds(cells[0]) if cells else 0.0
+    others = sum(_cell_seconds(c) for c in cells[1:])
+    return {"first_cell_s": round(first, 2), "other_cells_s": round(others, 2),
+            "rest_s": round(total - first - others, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("CNNCOURSE_DATA", str(DEFAULT_DATA)),
                         help="MNIST folder for ps4 (default: $CNNCOURSE_DATA or "
                              "../shared/data/mnist)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
+                        help="grade only the assignments whose names start with these "
+                             "(e.g. --only ps1 ps2 ps3)")
     args = parser.parse_args()
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
@@ -55,7 +81,10 @@ def main() -> None:
         _, result = nbgrader(course, env, "generate_assignment", "*", "--force")
         if result.returncode != 0:
             sys.exit(f"nbgrader generate_assignment failed:\n{result.stderr[-2000:]}")
-        assignments = sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
+        assignments = sorted(p.name for p in (course / "source").iterdir() if p.is_dir()
+                             and (args.only is None or p.name.startswith(tuple(args.only))))
+        if not assignments:
+            sys.exit(f"no assignment starts with {args.only}")
         for name in assignments:
             folder = course / "submitted" / "solutions" / name
             folder.mkdir(parents=True)
@@ -68,6 +97,8 @@ def main() -> None:
             if result.returncode != 0:
                 sys.exit(f"nbgrader autograde {name} failed:\n{result.stderr[-2000:]}")
             figures[f"{name}_s"] = round(seconds, 2)
+            graded = course / "autograded" / "solutions" / name / f"{name}.ipynb"
+            figures[f"{name}_breakdown"] = breakdown(graded, seconds)
             per_notebook.append(seconds - startup)
         from nbgrader.api import Gradebook
 
