@@ -115,11 +115,13 @@ def _draw_training(explorer) -> None:
     explorer.train_button.disabled = explorer.is_trained or progress is not None
     if progress is None:
         explorer.progress.layout.visibility = "hidden"
-        explorer.status.value = ""
+        explorer.status.value = "" if explorer.is_trained else (
+            "<small>These are the <b>untrained</b> CNN's weights: press 'train the lesson "
+            "CNN' to see what training makes of them (once per user, about a minute).</small>")
         return
     explorer.progress.max, explorer.progress.value = progress[1], progress[0]
     explorer.progress.layout.visibility = "visible"
-    explorer.status.value = "training the lesson CNN (once per user; the weights are cached)"
-
+    explorer.status.value = ("<small>training the lesson CNN (once per user; the weights are "
+                             "cached) &hellip; until then, the untrained weights</small>")
 
 __all__ = ["draw_scene"]

@@ -15,7 +15,6 @@ changing layer or map, runs no model.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -125,7 +124,7 @@ class NetworkExplorer(Explorer):
         self.train_button.on_click(lambda _: self.train())
         self.progress = widgets.IntProgress(0, 0, 1, description="training",
                                             layout=widgets.Layout(visibility="hidden"))
-        self.status = widgets.HTML()
+        self.status = widgets.HTML(layout=widgets.Layout(width="260px"))
         self.row_images = {name: r.image_widget() for name in [INPUT, *self.layer_names]}
         self.row_labels = {name: widgets.HTML() for name in self.row_images}
         self.scores_image = r.image_widget()
@@ -285,10 +284,6 @@ class NetworkExplorer(Explorer):
         if relu:
             computed = max(computed, 0.0)
         t = self.trained
-        note = ("" if self.is_trained else self._failure or (
-            "the CNN is training (once per user) &ndash; these are its untrained weights"
-            if self._progress else "these are the untrained CNN's weights: press 'train the "
-            "lesson CNN' to see what training makes of them"))
         return NetworkScene(
             v, (settings.example, id(t)),
             tuple((name, tuple(f.outputs[name].shape)) for name in self.layer_names),
@@ -296,7 +291,7 @@ class NetworkExplorer(Explorer):
             f.outputs, source, out[v.channel], w, row, col, int(conv.stride[0]),
             int(conv.padding[0]), float(out[v.channel, row, col]), norm_parts, activation,
             computed, relu, f.probabilities, self.is_trained,
-            t.accuracy if self.is_trained else None, html.unescape(note))
+            t.accuracy if self.is_trained else None, self._failure)
 
     def draw(self, scene: NetworkScene) -> None:
         draw_scene(self, scene)
