@@ -79,7 +79,8 @@ def test_opens_with_no_arguments_showing_pictures(tmp_path):
     assert explorer.message == "" and not explorer.is_trained
     assert "untrained" in explorer.status.value
     assert explorer.scene.settings == explorer.settings()
-    images = [explorer.detail_image, explorer.scores_image, *explorer.row_images.values()]
+    images = [*explorer.detail_images.values(), explorer.scores_image,
+              *explorer.row_images.values()]
     assert all(len(w.value) > 100 for w in images)  # every picture drawn at start
     assert "NetworkExplorer" in ALL
 
@@ -145,9 +146,11 @@ def test_moving_the_window_runs_no_model_and_redraws_only_the_detail(explorer):
     handle = explorer.trained.model.register_forward_hook(lambda *_: calls.append(1))
     try:
         rows = {name: w.value for name, w in explorer.row_images.items()}
-        detail = explorer.detail_image.value
+        detail = explorer.detail_images["window"].value
+        kernel = explorer.detail_images["kernel"].value
         explorer.controls["position"].value = 6
-        assert explorer.detail_image.value != detail
+        assert explorer.detail_images["window"].value != detail
+        assert explorer.detail_images["kernel"].value is kernel  # the same kernel: kept
         assert all(w.value is rows[name] for name, w in explorer.row_images.items())
         explorer.controls["channel"].value = 4
         explorer.controls["layer"].value = "block3"

@@ -91,7 +91,10 @@ def draw_scene(explorer, scene) -> None:
         base, shape = rows[name]
         boxes = [(v.channel, r.HIGHLIGHT)] if name == v.layer else []
         boxes += [(v.in_channel, nv.READ)] if name == before else []
-        r.show(widget, nv.framed(base, shape, boxes))
+        key = (scene.key, tuple(boxes))
+        if explorer._row_keys.get(name) != key:  # only rows whose outlines moved
+            r.show(widget, nv.framed(base, shape, boxes))
+            explorer._row_keys[name] = key
         label = rows["labels"][name]
         if explorer.row_labels[name].value != label:
             explorer.row_labels[name].value = label
@@ -105,7 +108,15 @@ def draw_scene(explorer, scene) -> None:
                   f"with probability {float(p[best]):.1%}{truth}<br><small>{model}</small>")
     if explorer.prediction.value != prediction:
         explorer.prediction.value = prediction
-    r.show(explorer.detail_image, nv.detail_picture(scene))
+    kernel_key = (scene.key[1], v.layer, v.channel, v.in_channel)  # the model, the kernel
+    pictures = nv.detail_pictures(scene, kernel_too=explorer._kernel_key != kernel_key)
+    explorer._kernel_key = kernel_key
+    for name, picture in pictures.items():
+        r.show(explorer.detail_images[name], picture)
+    captions = {"read": f"input map {v.in_channel}, padded", "output": f"output map {v.channel}"}
+    for name, text in captions.items():
+        if explorer.detail_captions[name].value != text:
+            explorer.detail_captions[name].value = text
     explorer.sums.value = _sums(scene)
     _draw_training(explorer)
 

@@ -90,20 +90,6 @@ def _numbers(values: torch.Tensor, cell: int, limit: float) -> np.ndarray:
     return picture
 
 
-def _labelled(picture: np.ndarray, text: str) -> np.ndarray:
-    top = np.full((18, max(picture.shape[1], 8 * len(text)), 3), 255, dtype=np.uint8)
-    r.write(top, (top.shape[1] / 2, 9), text, 12)
-    return _stack(top, picture)
-
-
-def _stack(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
-    width = max(top.shape[1], bottom.shape[1])
-    out = np.full((top.shape[0] + bottom.shape[0], width, 3), 255, dtype=np.uint8)
-    out[:top.shape[0], :top.shape[1]] = top
-    out[top.shape[0]:, :bottom.shape[1]] = bottom
-    return out
-
-
 def read_map(source: torch.Tensor, padding: int, box: tuple[int, int, int, int],
              side: int = 180) -> np.ndarray:
     """The map the kernel reads, with its zero padding ring and the window outlined:
@@ -135,9 +121,10 @@ def output_map(out: torch.Tensor, position: int, side: int = 180) -> np.ndarray:
     return picture
 
 
-def detail_picture(scene) -> np.ndarray:
-    """The selected unit's dot product: map read (window outlined), window, kernel, products,
-    and the output map so far."""
+def detail_pictures(scene, kernel_too: bool = True) -> dict[str, np.ndarray]:
+    """The selected unit's dot product, picture by picture: the map read (window outlined),
+    the window, the kernel (unless ``kernel_too`` is False), the products, and the output
+    map so far."""
     v, w = scene.settings, scene.conv
     k = w.kernel.shape[-1]
     cell = 34 if k <= 3 else 30
@@ -145,16 +132,16 @@ def detail_picture(scene) -> np.ndarray:
     window, kernel, products = w.window[channel], w.kernel[channel], w.products[channel]
     top = w.top + scene.padding
     left = w.left + scene.padding
-    parts = [
-        _labelled(read_map(scene.source[channel], scene.padding, (top, left, k, k)),
-                  f"input map {channel} (padded)"),
-        _labelled(_numbers(window, cell, float(window.abs().max())), "window"),
-        _labelled(_numbers(kernel, cell, float(kernel.abs().max())), "x kernel"),
-        _labelled(_numbers(products, cell, float(products.abs().max())), "= products"),
-        _labelled(output_map(scene.conv_map, v.position), f"output map {v.channel}"),
-    ]
-    return r.beside(parts, 14)
+    pictures = {
+        "read": read_map(scene.source[channel], scene.padding, (top, left, k, k)),
+        "window": _numbers(window, cell, float(window.abs().max())),
+        "products": _numbers(products, cell, float(products.abs().max())),
+        "output": output_map(scene.conv_map, v.position),
+    }
+    if kernel_too:
+        pictures["kernel"] = _numbers(kernel, cell, float(kernel.abs().max()))
+    return pictures
 
 
-__all__ = ["detail_picture", "framed", "output_map", "overview_row", "read_map",
+__all__ = ["detail_pictures", "framed", "output_map", "overview_row", "read_map",
            "scores_picture", "tile_box"]

@@ -35,6 +35,8 @@ from ._worker import Worker
 from .base import Explorer
 
 INPUT = "input"
+DETAIL = {"read": "input map", "window": "window", "kernel": "&times; kernel",
+          "products": "= products", "output": "output map"}
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,10 @@ class NetworkExplorer(Explorer):
         self.row_labels = {name: widgets.HTML() for name in self.row_images}
         self.scores_image = r.image_widget()
         self.prediction = widgets.HTML()
-        self.detail_image = r.image_widget()
+        self.detail_images = {name: r.image_widget() for name in DETAIL}
+        self.detail_captions = {name: widgets.HTML(text) for name, text in DETAIL.items()}
+        self._row_keys: dict[str, tuple] = {}  # what each overview row shows now
+        self._kernel_key: tuple | None = None  # which kernel the detail shows now
         self.sums = widgets.HTML()
         overview = widgets.VBox([widgets.HBox([self.row_labels[n], self.row_images[n]])
                                  for n in self.row_images])
@@ -143,7 +148,10 @@ class NetworkExplorer(Explorer):
                                       overview),
                            r.captioned("class scores (softmax)", widgets.VBox(
                                [self.scores_image, self.prediction]))]),
-            r.captioned("the kernel on the previous layer: one output value", self.detail_image),
+            widgets.HTML("<b>the kernel on the previous layer: one output value</b>"),
+            widgets.HBox([widgets.VBox([self.detail_captions[n], self.detail_images[n]],
+                                       layout=widgets.Layout(margin="0 12px 0 0"))
+                          for n in DETAIL]),
             self.sums])
         self._assemble(c, controls_box, body)
 
@@ -297,7 +305,9 @@ class NetworkExplorer(Explorer):
         draw_scene(self, scene)
 
     def clear(self) -> None:
-        r.show(self.detail_image, r.blank(400, 120, "no picture for this setting"))
+        for widget in self.detail_images.values():
+            r.show(widget, r.blank(120, 120, "no picture"))
+        self._kernel_key = None
         self.sums.value = ""
 
 
