@@ -41,7 +41,8 @@ def _sums(scene) -> str:
     """The dot product written out, from the window to the model's own activation."""
     v, w = scene.settings, scene.conv
     c_in, k = w.window.shape[0], w.window.shape[-1]
-    read = "the digit" if v.layer == scene.layers[0][0] else "the layer before"
+    read = ("the digit, normalised as in training: (pixel &minus; mean) / std"
+            if v.layer == scene.layers[0][0] else "the layer before")
     channel = v.in_channel
     terms = " + ".join(f"{_n(float(a))}&times;{_n(float(b))}" for a, b in
                        zip(w.window[channel].flatten(), w.kernel[channel].flatten(),
