@@ -150,4 +150,47 @@ def conv_matrix(weight: torch.Tensor, input_hw: IntOrPair, stride: IntOrPair = 1
     return ConvMatrix(matrix, index, (in_h, in_w), (out_h, out_w))
 
 
-__all__ = ["ConvMatrix", "conv2d_loops", "conv2d_unfold", "conv_matrix", "window_indices"]
+@dataclass(frozen=True)
+class ConvWindow:
+    """One output value of a convolution, written out: the window of the (zero-padded) input
+    under the kernel, the kernel, their elementwise products, and ``value = products.sum() +
+    bias``. ``window``, ``kernel`` and ``products`` have shape ``(C_in, kh, kw)``; ``top`` and
+    ``left`` are the window's first row and column in the unpadded input (negative on padding).
+    """
+
+    window: torch.Tensor
+    kernel: torch.Tensor
+    products: torch.Tensor
+    bias: float
+    value: float
+    top: int
+    left: int
+
+
+def conv_window(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                position: tuple[int, int], out_channel: int = 0, stride: IntOrPair = 1,
+                padding: IntOrPair = 0, dilation: IntOrPair = 1) -> ConvWindow:
+    """The dot product behind output ``position`` (row, column) of channel ``out_channel``
+    of ``F.conv2d(x, weight, bias, stride, padding, dilation)``, for one ``(C_in, H, W)``
+    input."""
+    check_tensor(x, "x", (3,), "(C_in, H, W)")
+    x4, _, (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = _check_conv_args(
+        x, weight, bias, stride, padding, dilation)
+    row, col = (int(v) for v in position)
+    if not (0 <= row < out_h and 0 <= col < out_w):
+        raise ValueError(f"position must be inside the {out_h} x {out_w} output, rows and "
+                         f"columns 0..{out_h - 1} and 0..{out_w - 1}, got ({row}, {col})")
+    if not 0 <= out_channel < weight.shape[0]:
+        raise ValueError(f"out_channel must be 0..{weight.shape[0] - 1}, got {out_channel}")
+    _, _, kh, kw = weight.shape
+    padded = F.pad(x4[0], (pw, pw, ph, ph))
+    top, left = row * sh, col * sw
+    window = padded[:, top:top + dh * (kh - 1) + 1:dh, left:left + dw * (kw - 1) + 1:dw]
+    kernel = weight[out_channel]
+    products = window * kernel
+    b = 0.0 if bias is None else float(bias[out_channel])
+    return ConvWindow(window, kernel, products, b, float(products.sum()) + b, top - ph, left - pw)
+
+
+__all__ = ["ConvMatrix", "ConvWindow", "conv2d_loops", "conv2d_unfold", "conv_matrix",
+           "conv_window", "window_indices"]

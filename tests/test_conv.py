@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnncourse.arithmetic import conv_output_size
-from cnncourse.conv import conv2d_loops, conv2d_unfold, conv_matrix, window_indices
+from cnncourse.conv import (
+    conv2d_loops,
+    conv2d_unfold,
+    conv_matrix,
+    conv_window,
+    window_indices,
+)
 
 from .strategies import assert_close_tensor, conv_cases, seeds, tensors
 
@@ -115,3 +121,25 @@ def test_window_indices_are_the_pixels_unfold_reads(n, k, s, p, d):
             expected = [r * n + c + 1 if 0 <= r < n and 0 <= c < n else 0
                         for r in rows for c in cols]
             assert windows[:, i * o + j].tolist() == expected
+
+
+@given(case=conv_cases(), seed=seeds, bias=st.booleans(), data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_conv_window_is_one_output_of_f_conv2d(case, seed, bias, data):
+    x, w, b = make(case, seed, bias)
+    out = F.conv2d(x[:1], w, b, case.stride, case.padding, case.dilation)[0]
+    f = data.draw(st.integers(0, out.shape[0] - 1))
+    i, j = data.draw(st.integers(0, out.shape[1] - 1)), data.draw(st.integers(0, out.shape[2] - 1))
+    got = conv_window(x[0], w, b, (i, j), f, case.stride, case.padding, case.dilation)
+    assert got.window.shape == got.kernel.shape == got.products.shape == w.shape[1:]
+    assert torch.equal(got.products, got.window * w[f])
+    assert got.value == pytest.approx(float(out[f, i, j]), rel=1e-4, abs=1e-4)
+    assert got.top == window_indices(i, w.shape[2], case.stride[0], case.padding[0],
+                                     case.dilation[0])[0]
+
+
+def test_conv_window_refuses_a_position_outside_the_output():
+    with pytest.raises(ValueError, match="position must be inside the 3 x 3 output"):
+        conv_window(torch.zeros(1, 5, 5), torch.zeros(1, 1, 3, 3), None, (3, 0))
+    with pytest.raises(ValueError, match="out_channel"):
+        conv_window(torch.zeros(1, 5, 5), torch.zeros(1, 1, 3, 3), None, (0, 0), 1)

@@ -16,7 +16,7 @@ the frozen result for the current controls, or a ``Problem`` carrying the messag
 ``ALL`` maps each explorer's name to its class; every class opens with no arguments:
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
 ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, OptimizerExplorer,
-OneCycleExplorer, TrainingExplorer, DrawDigitExplorer and ModelExplorer.
+OneCycleExplorer, TrainingExplorer, DrawDigitExplorer, ModelExplorer and NetworkExplorer.
 
 ``TaskPanel.for_explorer(explorer)`` shows an explorer's try-this tasks (``explorer_tasks``):
 pick a prediction, press Check, and the explorer is set to the case and says whether it held;
@@ -33,6 +33,7 @@ from .gradient import GradientExplorer
 from .kernel import KernelExplorer
 from .loss import LossExplorer
 from .model import ModelExplorer
+from .network import NetworkExplorer
 from .one_cycle import OneCycleExplorer
 from .optimizer import OptimizerExplorer
 from .pooling import PoolingExplorer
@@ -54,6 +55,7 @@ ALL: dict[str, type[Explorer]] = {
     "TrainingExplorer": TrainingExplorer,
     "DrawDigitExplorer": DrawDigitExplorer,
     "ModelExplorer": ModelExplorer,
+    "NetworkExplorer": NetworkExplorer,
 }
 
 __all__ = ["ALL", "ControlRange", "Explorer", "Problem", "Task", "TaskPanel", "control_range",
