@@ -101,3 +101,16 @@ def control_values(explorer: Explorer, name: str) -> st.SearchStrategy:
         return st.booleans()
     examples = explorer.examples.get(name) or [""]
     return st.one_of(st.sampled_from(examples), layer_texts())
+
+
+def tiny_data(n_train: int, n_valid: int):
+    """The first digits of ``load_mnist()`` (MNIST or its fallback), as a small ImageData."""
+    import warnings
+
+    from cnncourse.data import ImageData, load_mnist
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # without MNIST, the fallback digits warn
+        data = load_mnist()
+    return ImageData(data.train_x[:n_train], data.train_y[:n_train], data.valid_x[:n_valid],
+                     data.valid_y[:n_valid], source="tiny test set")

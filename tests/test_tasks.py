@@ -22,13 +22,15 @@ _instances: dict[str, Explorer] = {}
 def _explorer(name: str, tmp_path_factory) -> Explorer:
     """One explorer per class; the drawn-digit CNN trains on a few digits, in a private cache."""
     if name not in _instances:
-        if name == "DrawDigitExplorer":
+        if name in ("DrawDigitExplorer", "CamExplorer"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 data = load_mnist()
             tiny = ImageData(data.train_x[:64], data.train_y[:64], data.valid_x[:16],
                              data.valid_y[:16])
             _instances[name] = ALL[name](data=tiny, cache_dir=tmp_path_factory.mktemp("w"))
+            if name == "CamExplorer":  # its tasks read the trained model's maps
+                assert _instances[name].wait(300)
         else:
             _instances[name] = ALL[name]()
     return _instances[name]

@@ -16,7 +16,8 @@ the frozen result for the current controls, or a ``Problem`` carrying the messag
 ``ALL`` maps each explorer's name to its class; every class opens with no arguments:
 KernelExplorer, ConvArithmeticExplorer, ChannelsExplorer, ReceptiveFieldExplorer,
 ConvAsMatmulExplorer, PoolingExplorer, GradientExplorer, LossExplorer, OptimizerExplorer,
-OneCycleExplorer, TrainingExplorer, DrawDigitExplorer, ModelExplorer and NetworkExplorer.
+OneCycleExplorer, TrainingExplorer, DrawDigitExplorer, ModelExplorer, NetworkExplorer and
+CamExplorer.
 
 ``TaskPanel.for_explorer(explorer)`` shows an explorer's try-this tasks (``explorer_tasks``):
 pick a prediction, press Check, and the explorer is set to the case and says whether it held;
@@ -25,6 +26,7 @@ pick a prediction, press Check, and the explorer is set to the case and says whe
 
 from ._task_list import explorer_tasks
 from .base import ControlRange, Explorer, Problem, control_range
+from .cam import CamExplorer
 from .channels import ChannelsExplorer
 from .conv_arithmetic import ConvArithmeticExplorer
 from .conv_matmul import ConvAsMatmulExplorer
@@ -56,6 +58,7 @@ ALL: dict[str, type[Explorer]] = {
     "DrawDigitExplorer": DrawDigitExplorer,
     "ModelExplorer": ModelExplorer,
     "NetworkExplorer": NetworkExplorer,
+    "CamExplorer": CamExplorer,
 }
 
 __all__ = ["ALL", "ControlRange", "Explorer", "Problem", "Task", "TaskPanel", "control_range",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ._task import Task
+from ._tasks_cam import TASKS as CAM_TASKS
 from ._tasks_conv import TASKS as CONV_TASKS
 from ._tasks_network import TASKS as NETWORK_TASKS
 from ._tasks_train import TASKS as TRAIN_TASKS
 
-TASKS: dict[str, tuple[Task, ...]] = {**CONV_TASKS, **TRAIN_TASKS, **NETWORK_TASKS}
+TASKS: dict[str, tuple[Task, ...]] = {**CONV_TASKS, **TRAIN_TASKS, **NETWORK_TASKS,
+                                     **CAM_TASKS}
 
 
 def explorer_tasks(name: str) -> tuple[Task, ...]:

@@ -10,7 +10,6 @@ The drawing is prepared the way MNIST digits were (``cnncourse.drawing.prepare_d
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,10 +29,10 @@ from cnncourse.models import simple_cnn
 from cnncourse.training import LESSON_DEFAULTS
 
 from . import _render as r
+from ._first_use import FirstUseTraining
 from ._keyboard import tab_passes_canvases
-from ._lesson_cnn import Progress, TrainedModel, default_cache_dir, load_cached, train_and_cache
-from ._sources import Digits, as_digits, digits, lesson_data
-from ._worker import Worker
+from ._lesson_cnn import TrainedModel
+from ._sources import Digits, as_digits, digits
 from .base import Explorer
 from .receptive_field import region_picture
 
@@ -84,7 +83,7 @@ class DigitScene:
 # ------------------------------------------------------------------ the explorer
 
 
-class DrawDigitExplorer(Explorer):
+class DrawDigitExplorer(FirstUseTraining, Explorer):
     """Draw a digit with the mouse: prediction, class probabilities, feature maps, and the
     receptive field of one unit on your drawing.
 
@@ -97,13 +96,8 @@ class DrawDigitExplorer(Explorer):
 
     def __init__(self, data=None, cache_dir: str | Path | None = None, images=None) -> None:
         super().__init__()
-        self._data = data
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._first_use(data, cache_dir, "cnncourse-draw-digit-training")
         self.digits: Digits = digits() if images is None else as_digits(images)
-        self.trained: TrainedModel | None = None
-        self._progress: tuple[int, int] | None = None  # of the first-use training
-        self._failure = ""  # why the first-use training failed, if it did
-        self._worker = Worker(self._receive, "cnncourse-draw-digit-training")
         self._forward: tuple = (None, None, None)  # (key, probabilities, layer outputs)
         # The architecture is known before training: it fixes the layers and their shapes.
         shape_model = simple_cnn(LESSON_DEFAULTS["channels"])
@@ -140,9 +134,6 @@ class DrawDigitExplorer(Explorer):
         self.canvas.on_mouse_out(self._pen_up)
         self.clear_button = widgets.Button(description="Clear", icon="eraser")
         self.clear_button.on_click(lambda _: self.clear_drawing())
-        self.progress = widgets.IntProgress(0, 0, 1, description="training",
-                                            layout=widgets.Layout(visibility="hidden"))
-        self.status = widgets.HTML()
         self.prediction = widgets.HTML()
         x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0, max=1)
         self.bars = bq.Bars(x=list(range(10)), y=np.zeros(10), scales={"x": x_scale,
@@ -169,12 +160,6 @@ class DrawDigitExplorer(Explorer):
                                       "outlined)", self.maps_image)]),
             self.unit_text])
         self._assemble(c, controls_box, body)
-
-    @property
-    def data(self):
-        if self._data is None:
-            self._data = lesson_data()
-        return self._data
 
     # -- the protocol -----------------------------------------------------------------------
 
@@ -252,62 +237,8 @@ class DrawDigitExplorer(Explorer):
             self.bars.colors = [BEST if i == best else BAR for i in range(10)]
         r.show(self.maps_image, r.feature_maps(scene.maps, v.channel, v.row, v.col), 2)
 
-    def _draw_training(self, training: tuple[int, int] | None) -> None:
-        if training is None:
-            self.progress.layout.visibility = "hidden"
-            self.status.value = ""
-            return
-        self.progress.max, self.progress.value = training[1], training[0]
-        self.progress.layout.visibility = "visible"
-        self.status.value = (
-            "training the lesson CNN on first use (once per user; the weights are cached in "
-            f"{html.escape(str(self.cache_dir))}) &hellip;")
-
-    def update(self) -> None:
-        """Recompute and redraw; then, if a prediction is wanted and there is no CNN yet,
-        load the cached one or start training it."""
-        super().update()
-        scene = self.scene
-        if (self.trained is not None or self._worker.running or self._failure
-                or getattr(scene, "prepared", None) is None):
-            return
-        cached = load_cached(self.cache_dir, self.data)
-        if cached is not None:
-            self.trained = cached
-        else:
-            self._progress = (0, 1)
-            self._worker.start(self._train)
-        super().update()
-
-    # -- the first-use training -------------------------------------------------------------
-
-    @property
-    def training(self) -> bool:
-        """Whether the first-use training is under way."""
-        return self._progress is not None
-
-    def _train(self) -> None:
-        """In the training thread: train, then publish the model (or what went wrong)."""
-        try:
-            self._worker.publish(train_and_cache(self.cache_dir, self.data,
-                                                 [Progress(self._worker.publish)]))
-        except Exception as err:  # noqa: BLE001 - reported in the view
-            self._worker.publish(f"training the CNN failed ({type(err).__name__}: {err})")
-
-    def _receive(self, item) -> None:
-        """On the main thread: progress, the trained model, or why training failed."""
-        if isinstance(item, tuple):
-            self._progress = item
-        elif isinstance(item, TrainedModel):
-            self.trained, self._progress = item, None
-        else:
-            self._progress, self._failure = None, item
-        super().update()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the first-use training to end; True if the model is ready."""
-        self._worker.wait(timeout)
-        return self.trained is not None
+    def _wants_model(self, scene) -> bool:
+        return getattr(scene, "prepared", None) is not None
 
     # -- drawing ----------------------------------------------------------------------------
 
