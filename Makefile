@@ -38,11 +38,11 @@ lab: $(STAMP)
 	$(BIN)/cnncourse lab
 
 # Tests run on every core (pytest-xdist), each worker with one torch thread unless a test
-# sets more; modules that start servers stay whole on one worker (tests/conftest.py). Tests
-# marked whole_machine (lessons at 2 threads) then run one at a time.
+# sets more, a test module at a time (--dist loadfile), so that a module's servers, browsers
+# and courses start once. Tests marked whole_machine (lessons at 2 threads) then run alone.
 test: $(STAMP) $(PROXY)
 	$(BIN)/ruff check .
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist loadgroup -m "not whole_machine"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist loadfile -m "not whole_machine"
 	$(BIN)/python -m pytest -m whole_machine
 
 lint: $(STAMP)

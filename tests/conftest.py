@@ -22,22 +22,6 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
-# ---- parallel runs (make test: pytest -n auto --dist loadgroup) ----------------------------
-
-# Modules whose tests are independent notebook runs, spread over the workers one by one. Every
-# other module stays on one worker, so its module fixtures (servers, browsers, courses, trained
-# models) start once.
-SPREAD = {"test_claims", "test_lessons"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        if module not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(module))
-
-
 # ---- MNIST ------------------------------------------------------------------------------------
 
 MNIST_DIR = Path(os.environ.get("CNNCOURSE_DATA")

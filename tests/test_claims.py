@@ -1,8 +1,9 @@
 """Lessons that prove their own prose: ``cnncourse.claims`` and the lessons' claim cells.
 
-The slow test runs the lessons whose text states experimental outcomes (07-12, 14-17) at
-1 and 2 threads, on MNIST (when ``$CNNCOURSE_DATA`` holds it) and on the offline fallback, each
-training with its three seeds, and requires every claim to have been checked and to hold.
+The slow tests run the lessons whose text states experimental outcomes at 1 and 2 threads, on
+MNIST (when ``$CNNCOURSE_DATA`` holds it; here) and on the offline fallback
+(``test_claims_offline.py``), each training with its three seeds, and require every claim to
+have been checked and to hold.
 """
 
 from __future__ import annotations
@@ -113,13 +114,8 @@ def run_and_read(name: str, data: str, threads: int, tmp_path: Path, monkeypatch
     return notebook_claims(nb)
 
 
-@pytest.mark.slow
-# At 2 threads a lesson needs both cores to itself: next to another test, its threads wait on
-# each other (one lesson took 7 times as long). `make test` runs these after the parallel part.
-@pytest.mark.parametrize("threads", [1, pytest.param(2, marks=pytest.mark.whole_machine)])
-@pytest.mark.parametrize("data", ["mnist", "offline"])
-@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
-def test_every_claim_holds_for_three_seeds(name, data, threads, tmp_path, monkeypatch):
+def check_every_claim(name: str, data: str, threads: int, tmp_path: Path, monkeypatch) -> None:
+    """Run lesson ``name`` on ``data`` at ``threads``; every claim must be there and hold."""
     if name not in TRAINING and threads == 2:
         pytest.skip("a lesson without training computes the same at any thread count")
     claims = run_and_read(name, data, threads, tmp_path, monkeypatch)
@@ -129,3 +125,17 @@ def test_every_claim_holds_for_three_seeds(name, data, threads, tmp_path, monkey
         assert all(c["checked"] for c in claims), [c["text"] for c in claims]
     failed = [f"{c['text']}: {c['numbers']}" for c in claims if not c["held"]]
     assert not failed, f"{name} on {data} with {threads} thread(s): {failed}"
+
+
+# At 2 threads a lesson needs both cores to itself: next to another test, its threads wait on
+# each other (one lesson took 7 times as long). `make test` runs these after the parallel part.
+THREADS = [1, pytest.param(2, marks=pytest.mark.whole_machine)]
+
+
+# On MNIST here; tests/test_claims_offline.py runs the same on the offline fallback (a module
+# of its own, so that make test's workers share the runs out).
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_claim_holds_for_three_seeds_on_mnist(name, threads, tmp_path, monkeypatch):
+    check_every_claim(name, "mnist", threads, tmp_path, monkeypatch)
