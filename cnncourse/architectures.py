@@ -118,32 +118,39 @@ def _two(value: Sequence[int], name: str, example: str) -> tuple[int, int]:
     return found[0], found[1]
 
 
-def vgg_style(channels: Sequence[int] = (8, 16, 32), n_classes: int = 10, in_channels: int = 1,
+def vgg_style(channels: Sequence[int] = (8, 16, 32), convs: Sequence[int] = (1, 2, 2),
+              n_classes: int = 10, in_channels: int = 1,
               seed: int | None = None) -> nn.Sequential:
-    """One stage per entry of ``channels``: two 3x3 conv-BN-ReLU at that width, then a 2x2 max
+    """One stage per entry of ``channels``: ``convs`` 3x3 conv-BN-ReLU at that width (by
+    default one in the first stage, on the full image, and two in the others), then a 2x2 max
     pool (28 -> 14 -> 7 -> 3 with three stages); a global-average-pooling ``classifier``."""
-    return _stages(channels, n_classes, in_channels, seed, separable=False)
+    return _stages(channels, convs, n_classes, in_channels, seed, separable=False)
 
 
-def separable_cnn(channels: Sequence[int] = (8, 16, 32), n_classes: int = 10,
-                  in_channels: int = 1, seed: int | None = None) -> nn.Sequential:
+def separable_cnn(channels: Sequence[int] = (8, 16, 32), convs: Sequence[int] = (1, 2, 2),
+                  n_classes: int = 10, in_channels: int = 1,
+                  seed: int | None = None) -> nn.Sequential:
     """``vgg_style`` with every 3x3 convolution but the very first depthwise-separable: a 3x3
     ``depthwise`` conv (``groups`` = its channels, one kernel per channel) then a 1x1
     ``pointwise`` conv, followed by BN and ReLU as in ``vgg_style``. The first convolution sees
     a single input channel, so it stays ordinary."""
-    return _stages(channels, n_classes, in_channels, seed, separable=True)
+    return _stages(channels, convs, n_classes, in_channels, seed, separable=True)
 
 
-def _stages(channels: Sequence[int], n_classes: int, in_channels: int, seed: int | None,
-            separable: bool) -> nn.Sequential:
+def _stages(channels: Sequence[int], convs: Sequence[int], n_classes: int, in_channels: int,
+            seed: int | None, separable: bool) -> nn.Sequential:
     widths = widths_of(channels, "(8, 16, 32)")
+    if isinstance(convs, str) or not isinstance(convs, Sequence) or len(convs) != len(widths):
+        raise ValueError(f"convs must give one count per entry of channels ({len(widths)}), "
+                         f"e.g. (1, 2, 2), got {convs!r}")
+    counts = [as_int(c, "convs", minimum=1) for c in convs]
     n_classes, in_channels = _check_common(n_classes, in_channels)
 
     def build() -> OrderedDict[str, nn.Module]:
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         c_in = in_channels
-        for s, c_out in enumerate(widths, start=1):
-            for j in (1, 2):
+        for s, (c_out, count) in enumerate(zip(widths, counts, strict=True), start=1):
+            for j in range(1, count + 1):
                 separate = separable and (s, j) != (1, 1)
                 layers[f"stage{s}_conv{j}"] = (_separable_bn_relu(c_in, c_out) if separate
                                                else _conv_bn_relu(c_in, c_out, 3))

@@ -56,14 +56,15 @@ def test_lenet_shrinks_28_to_5_before_its_classifier():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
 
 
-def test_vgg_style_pools_after_every_pair_of_3x3_convolutions():
-    model = vgg_style((8, 16, 32))
+@pytest.mark.parametrize("convs", [(1, 2, 2), (2, 2, 2)])
+def test_vgg_style_pools_after_each_stage_of_3x3_convolutions(convs):
+    model = vgg_style((8, 16, 32), convs=convs)
     rows = {row.name: row.out_shape for row in shape_table(model, (1, 28, 28))}
-    assert rows["stage1_conv2.relu"] == (1, 8, 28, 28)
+    assert rows[f"stage1_conv{convs[0]}.relu"] == (1, 8, 28, 28)
     assert rows["stage1_pool"] == (1, 8, 14, 14)
     assert rows["stage2_pool"] == (1, 16, 7, 7) and rows["stage3_pool"] == (1, 32, 3, 3)
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    assert len(convs) == 6 and all(c.kernel_size == (3, 3) for c in convs)
+    found = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(found) == sum(convs) and all(c.kernel_size == (3, 3) for c in found)
 
 
 @pytest.mark.parametrize("c_in,mid,c_out", [(64, 16, 64), (16, 16, 64), (64, 32, 128)])
@@ -82,7 +83,7 @@ def test_a_bottleneck_costs_a_fraction_of_the_3x3_convolution_it_replaces():
 @pytest.mark.parametrize("c_in,c_out", [(8, 8), (8, 16), (32, 32), (16, 64)])
 def test_a_separable_convolution_has_the_weights_of_the_hand_formula(c_in, c_out):
     assert separable_weights(c_in, c_out) == c_in * 9 + c_out * c_in
-    model = separable_cnn((c_in, c_out))
+    model = separable_cnn((c_in, c_out), convs=(1, 1))
     block = model.stage2_conv1
     assert block.depthwise.groups == c_in and block.depthwise.weight.shape == (c_in, 1, 3, 3)
     assert _weights(block) == separable_weights(c_in, c_out)
@@ -94,7 +95,7 @@ def test_separable_cnn_is_vgg_style_with_its_convolutions_split():
     sep_rows = [r.out_shape for r in shape_table(sep, (1, 28, 28)) if r.name.endswith("relu")]
     assert vgg_rows == sep_rows
     assert _weights(sep.stage1_conv1) == _weights(vgg.stage1_conv1) == conv_weights(1, 8)
-    pairs = [(8, 8), (8, 16), (16, 16), (16, 32), (32, 32)]
+    pairs = [(8, 16), (16, 16), (16, 32), (32, 32)]  # the first stage has one convolution
     assert _weights(sep) == conv_weights(1, 8) + sum(separable_weights(a, b) for a, b in pairs)
     assert _weights(vgg) == conv_weights(1, 8) + sum(conv_weights(a, b) for a, b in pairs)
 
@@ -130,6 +131,8 @@ def test_small_resnet_starts_every_block_as_the_identity_with_zero_init():
     (lenet, {"hidden": 0}, "hidden"),
     (vgg_style, {"channels": ()}, "channels"),
     (vgg_style, {"n_classes": 1}, "n_classes"),
+    (vgg_style, {"convs": (1, 2)}, "convs"),
+    (vgg_style, {"convs": (1, 0, 2)}, "convs"),
     (separable_cnn, {"channels": "8"}, "channels"),
     (separable_cnn, {"in_channels": 0}, "in_channels"),
     (flatten_cnn, {"input_size": 0}, "input_size"),
