@@ -1,6 +1,6 @@
 """Lessons that prove their own prose: ``cnncourse.claims`` and the lessons' claim cells.
 
-The slow test runs the lessons whose text states experimental outcomes (07-12, 14-17) at
+The slow test runs the lessons whose text states experimental outcomes (07-12, 14-17, 19) at
 1 and 2 threads, on MNIST (when ``$CNNCOURSE_DATA`` holds it) and on the offline fallback, each
 training with its three seeds, and requires every claim to have been checked and to hold.
 """
@@ -22,11 +22,13 @@ EXPERIMENTS = {"07_why_cnns.ipynb": 3, "08_equivariance.ipynb": 3, "09_why_nonli
                "10_pooling.ipynb": 4, "11_backprop_conv_pooling.ipynb": 7,
                "12_learning_a_kernel.ipynb": 4, "14_one_cycle_training.ipynb": 6,
                "15_batch_size_momentum_weight_decay.ipynb": 7,
-               "16_batch_normalization.ipynb": 5, "17_loss_functions.ipynb": 4}
+               "16_batch_normalization.ipynb": 5, "17_loss_functions.ipynb": 4,
+               "19_data_augmentation.ipynb": 7}
 # The ones that train, and so repeat each training for three seeds.
 TRAINING = {"07_why_cnns.ipynb", "09_why_nonlinearity.ipynb", "12_learning_a_kernel.ipynb",
             "14_one_cycle_training.ipynb", "15_batch_size_momentum_weight_decay.ipynb",
-            "16_batch_normalization.ipynb", "17_loss_functions.ipynb"}
+            "16_batch_normalization.ipynb", "17_loss_functions.ipynb",
+            "19_data_augmentation.ipynb"}
 
 
 def test_a_claim_that_holds_prints_its_numbers(capsys):
