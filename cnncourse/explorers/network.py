@@ -28,10 +28,10 @@ from cnncourse.models import simple_cnn
 from cnncourse.training import LESSON_DEFAULTS
 
 from . import _render as r
-from ._lesson_cnn import Progress, TrainedModel, default_cache_dir, load_cached, train_and_cache
+from ._first_use import FirstUseTraining
+from ._lesson_cnn import TrainedModel, load_cached
 from ._network_draw import draw_scene
-from ._sources import Digits, as_digits, digits, lesson_data
-from ._worker import Worker
+from ._sources import Digits, as_digits, digits
 from .base import Explorer
 
 INPUT = "input"
@@ -87,7 +87,7 @@ class NetworkScene:
     note: str = ""
 
 
-class NetworkExplorer(Explorer):
+class NetworkExplorer(FirstUseTraining, Explorer):
     """The lesson CNN on one digit: every layer's maps, the class scores, and the kernel
     sliding over the previous layer with its dot product written out.
 
@@ -102,11 +102,8 @@ class NetworkExplorer(Explorer):
     def __init__(self, model: TrainedModel | nn.Module | None = None, data=None,
                  cache_dir: str | Path | None = None, images=None) -> None:
         super().__init__()
-        self._data = data
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._first_use(data, cache_dir, "cnncourse-network-training")
         self.digits: Digits = digits() if images is None else as_digits(images)
-        self._failure, self._progress = "", None
-        self._worker = Worker(self._receive, "cnncourse-network-training")
         self.trained = self._start_model(model)
         self._forwards: dict[tuple, Forward] = {}
         self._rows: dict[tuple, dict] = {}  # per input: overview row pictures, scores
@@ -124,9 +121,7 @@ class NetworkExplorer(Explorer):
         widgets.link((self.play, "value"), (c["position"], "value"))
         self.train_button = widgets.Button(description="train the lesson CNN", icon="play")
         self.train_button.on_click(lambda _: self.train())
-        self.progress = widgets.IntProgress(0, 0, 1, description="training",
-                                            layout=widgets.Layout(visibility="hidden"))
-        self.status = widgets.HTML(layout=widgets.Layout(width="260px"))
+        self.status.layout.width = "260px"
         self.row_images = {name: r.image_widget() for name in [INPUT, *self.layer_names]}
         self.row_labels = {name: widgets.HTML() for name in self.row_images}
         self.scores_image = r.image_widget()
@@ -157,12 +152,6 @@ class NetworkExplorer(Explorer):
 
     # -- the model --------------------------------------------------------------------------
 
-    @property
-    def data(self):
-        if self._data is None:
-            self._data = lesson_data()
-        return self._data
-
     def _start_model(self, model) -> TrainedModel:
         if isinstance(model, TrainedModel):
             return model
@@ -171,7 +160,7 @@ class NetworkExplorer(Explorer):
         if model is not None:
             raise TypeError(f"model must be a TrainedModel or an nn.Module, got "
                             f"{type(model).__name__}")
-        cached = load_cached(self.cache_dir, self.data)
+        cached = load_cached(self.cache_dir, self.data, self.recipe)
         if cached is not None:
             return cached
         images = torch.as_tensor(self.data.train_x[:4096]).float() / 255
@@ -204,26 +193,21 @@ class NetworkExplorer(Explorer):
         self.update()
         return True
 
-    def _train(self) -> None:
-        try:
-            self._worker.publish(train_and_cache(self.cache_dir, self.data,
-                                                 [Progress(self._worker.publish)]))
-        except Exception as err:  # noqa: BLE001 - reported in the view
-            self._worker.publish(f"training the CNN failed ({type(err).__name__}: {err})")
+    def _wants_model(self, scene) -> bool:
+        """Never train on opening: the untrained CNN is shown until ``train()``."""
+        return False
 
     def _receive(self, item) -> None:
-        if isinstance(item, tuple):
-            self._progress = item
-        elif isinstance(item, TrainedModel):
-            self.trained, self._progress = item, None
+        """On the main thread: as FirstUseTraining, with the trained model's layers read
+        before the redraw."""
+        if isinstance(item, TrainedModel):
+            self.trained = item
             self._set_layers()
-        else:
-            self._progress, self._failure = None, item
-        self.update()
+        super()._receive(item)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the training to end; True if the CNN is trained."""
-        self._worker.wait(timeout)
+        super().wait(timeout)
         return self.is_trained
 
     # -- the protocol -----------------------------------------------------------------------
