@@ -202,6 +202,9 @@ class NetworkExplorer(FirstUseTraining, Explorer):
         before the redraw."""
         if isinstance(item, TrainedModel):
             self.trained = item
+            # The caches are keyed by id(self.trained); the untrained model's id may be reused.
+            self._forwards.clear()
+            self._rows.clear()
             self._set_layers()
         super()._receive(item)
 
