@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import first_line
+from .data_folder import ENV_VAR, default_root
 
-ENV_VAR = "CNNCOURSE_DATA"
 TRAIN_PREFIX = "train"
 TEST_PREFIX = "t10k"
 VALID_FRACTION = 0.2  # a single image set is split 80 % training, 20 % validation
@@ -259,15 +259,6 @@ def _find_pair(root: Path, prefix: str) -> tuple[Path, Path] | None:
 
 
 # ----------------------------------------------------------------------------- MNIST
-
-
-def default_root() -> Path:
-    """``$CNNCOURSE_DATA`` if set, else the per-user cache folder ``.../cnncourse/mnist``."""
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("cnncourse")) / "mnist"
 
 
 def _split(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:

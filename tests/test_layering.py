@@ -14,8 +14,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "cnncourse"
 ENGINE = {"arithmetic", "augment", "sizes", "receptive", "tracing", "footprint", "shapes",
           "kernels", "conv", "pooling", "norm", "losses", "schedules", "_checks", "backprop",
-          "data", "drawing", "colours", "models", "optimizers", "training", "callbacks", "hooks",
-          "inspection"}
+          "data", "data_folder", "drawing", "colours", "models", "optimizers", "training",
+          "callbacks", "hooks", "inspection"}
 DISPLAY = {"ipywidgets", "matplotlib", "PIL", "bqplot", "ipycanvas", "IPython", "ipykernel"}
 APP = "cnncourse.app"  # the top layer: the `cnncourse` command and the instructor tools
 APP_ENTRY = "cnncourse.__main__"  # `python -m cnncourse`: runs the command, so it may import it

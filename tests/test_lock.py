@@ -3,6 +3,7 @@ the lock, and the environment running these tests is the lock."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import sysconfig
 from importlib import metadata
@@ -69,6 +70,27 @@ def test_binder_installs_exactly_the_lock():
     assert "pip install --no-deps ." in post_build.read_text()
     # Binder runs the Python that CI tests the lock on.
     assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
+
+
+LEFT_OUT = ("rfc3987-syntax", "lark")  # the Makefile's NO_EMIT, and why
+
+
+def test_the_lock_leaves_out_the_slow_optional_iri_checker():
+    names = {name for name, _, _ in locked(LOCK.read_text())}
+    assert not names & set(LEFT_OUT), f"{sorted(names & set(LEFT_OUT))}: see NO_EMIT in Makefile"
+    makefile = (ROOT / "Makefile").read_text()
+    assert all(f"--no-emit-package {name}" in makefile for name in LEFT_OUT)
+    post_build = (ROOT / "binder" / "postBuild").read_text()
+    assert f"pip uninstall -y -q {' '.join(LEFT_OUT)}" in post_build
+
+
+def test_jupyter_tools_start_without_building_the_iri_grammar():
+    """nbformat (so nbgrader, nbclient, Voila) imports jsonschema, which imports
+    rfc3987_syntax whenever it is installed."""
+    code = "import sys, nbformat, nbgrader.apps; print('rfc3987_syntax' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_make_installs_from_the_lock():

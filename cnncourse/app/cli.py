@@ -64,7 +64,7 @@ def _existing_folder(text: str, option: str) -> Path:
 
 def _data_root(root: str | None) -> tuple[Path, str]:
     """The data folder and why it is the one used."""
-    from ..data import ENV_VAR, default_root
+    from ..data_folder import ENV_VAR, default_root
 
     if root is not None:
         return Path(root).expanduser(), "given with --root"

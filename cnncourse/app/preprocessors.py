@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,10 +106,24 @@ class DrawHiddenSeeds(Configurable):
     """
 
     def __call__(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        load_grading_in_background()
         for cell in nb.cells:
             if _is_test_cell(cell):
                 cell.source = draw_seeds(cell.source)
         return nb, resources
+
+
+def load_grading_in_background() -> threading.Thread:
+    """Start importing ``cnncourse.grading`` (torch with it: about 2 s) in a thread.
+
+    ``VerifyAnswers`` needs it once the notebook has run. Started just before the kernel is,
+    the import overlaps the kernel's start and the notebook's run instead of adding to the
+    grading time; ``VerifyAnswers``' own import then waits for it to finish.
+    """
+    thread = threading.Thread(target=importlib.import_module, args=("cnncourse.grading",),
+                              name="cnncourse-load-grading", daemon=True)
+    thread.start()
+    return thread
 
 
 class VerifyAnswers(Configurable):

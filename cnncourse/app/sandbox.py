@@ -77,7 +77,7 @@ def _python_folders() -> list[str]:
 
 
 def _data_folder() -> str | None:
-    from ..data import default_root
+    from ..data_folder import default_root
 
     root = default_root()
     return str(root.resolve()) if root.is_dir() else None
