@@ -162,8 +162,10 @@ def run_notebook(path, threads: int | None = None, seeds=None, offline: bool = F
     for source in reversed(first):
         nb.cells.insert(0, nbformat.v4.new_code_cell(source))
     folder = str(workdir) if workdir is not None else str(Path(path).resolve().parent)
+    # Once the last cell has run, the kernel is killed, not asked to end: a kernel that had
+    # imported torch took 2-3 s to end politely, and nothing it does then reaches the notebook.
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            allow_errors=allow_errors,
+                            allow_errors=allow_errors, shutdown_kernel="immediate",
                             resources={"metadata": {"path": folder}})
     client.execute()
     return nb
