@@ -24,7 +24,7 @@ EXPERIMENTS = {"07_why_cnns.ipynb": 3, "08_equivariance.ipynb": 3, "09_why_nonli
                "12_learning_a_kernel.ipynb": 4, "14_one_cycle_training.ipynb": 6,
                "15_batch_size_momentum_weight_decay.ipynb": 7,
                "16_batch_normalization.ipynb": 5, "17_loss_functions.ipynb": 4,
-               "18_architectures.ipynb": 7, "19_data_augmentation.ipynb": 7,
+               "18_architectures.ipynb": 8, "19_data_augmentation.ipynb": 7,
                "20_what_a_cnn_sees.ipynb": 4}
 # The ones that train, and so repeat each training for three seeds.
 TRAINING = {"07_why_cnns.ipynb", "09_why_nonlinearity.ipynb", "12_learning_a_kernel.ipynb",
